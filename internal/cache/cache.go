@@ -1,0 +1,332 @@
+// Package cache is a per-organization snapshot cache that decorates any
+// directory.Source behind the same interface.
+//
+// A snapshot is fresh for Config.TTL after the load that produced it
+// started. After that it is still served at once while one background
+// refresh runs (stale-while-revalidate), and, while refreshes fail, until
+// it is Config.MaxStale old (stale-if-error). Older than that, a request
+// loads synchronously. Concurrent requests for an organization share one
+// load, which runs detached from any caller, so a caller that gives up
+// neither cancels it nor loses its result for the others. Errors are never
+// cached. At most Config.MaxOrgs organizations are kept, least recently
+// used evicted first.
+package cache
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/orgusers/orgusers/internal/directory"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultTTL         = 30 * time.Second
+	DefaultMaxStale    = 10 * time.Minute
+	DefaultMaxOrgs     = 1000
+	DefaultLoadTimeout = 30 * time.Second
+)
+
+// maxRetryBackoff bounds how long a failed background refresh holds back the
+// next one for the same organization (the backoff is min(TTL, this)).
+const maxRetryBackoff = 5 * time.Second
+
+// ErrClosed is the cause of the error Members returns after Close when it
+// would have to load.
+var ErrClosed = errors.New("cache: closed")
+
+// Config tunes a Cache. The zero value of each field selects its default.
+type Config struct {
+	// TTL is how long a snapshot is fresh: served with no load at all.
+	// After it, the snapshot is served while a background refresh runs.
+	// Default DefaultTTL (the wiring reads CACHE_TTL).
+	TTL time.Duration
+	// MaxStale is the age up to which a snapshot is still served while
+	// refreshes fail; beyond it a request loads synchronously and gets the
+	// load's error if it fails. Values below TTL are raised to TTL.
+	// Default DefaultMaxStale (CACHE_MAX_STALE).
+	MaxStale time.Duration
+	// MaxOrgs bounds the number of cached organizations; the least recently
+	// used is evicted first. Default DefaultMaxOrgs (CACHE_MAX_ORGS).
+	MaxOrgs int
+	// LoadTimeout bounds one load. Loads run on a context detached from
+	// any caller's cancellation. Default DefaultLoadTimeout.
+	LoadTimeout time.Duration
+	// Now is the clock; nil means time.Now. Tests inject a fake clock.
+	Now func() time.Time
+	// Logger receives failed loads; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats counts what a Cache did since New. Counters only grow.
+type Stats struct {
+	Hits        uint64 // requests served a fresh snapshot
+	StaleServed uint64 // requests served a snapshot older than TTL
+	Misses      uint64 // requests that waited for a load (cold, invalidated, or older than MaxStale)
+	Loads       uint64 // synchronous loads started (shared by the requests that waited)
+	Refreshes   uint64 // background refreshes started
+	Errors      uint64 // loads and refreshes that failed
+	Evictions   uint64 // organizations evicted to respect MaxOrgs
+	Entries     int    // organizations cached now
+}
+
+// Cache is a directory.Source that caches the snapshots of another Source
+// per organization. It is safe for concurrent use. Build one with New and
+// stop it with Close.
+type Cache struct {
+	src  directory.Source
+	cfg  Config
+	now  func() time.Time
+	log  *slog.Logger
+	stop context.CancelFunc // cancels ctx: aborts loads at Close
+	ctx  context.Context
+	wg   sync.WaitGroup // running loads
+
+	mu       sync.Mutex
+	closed   bool
+	entries  map[string]*list.Element // of *entry, in lru
+	lru      *list.List               // front is most recently used
+	inflight map[string]*call
+	stats    Stats
+}
+
+var _ directory.Source = (*Cache)(nil)
+
+type entry struct {
+	orgID    string
+	snap     *directory.Snapshot
+	loadedAt time.Time // start of the load that produced snap
+	retryAt  time.Time // no background refresh before this (set after a failed one)
+}
+
+// call is one load in flight. snap and err are written once, before done
+// is closed.
+type call struct {
+	done    chan struct{}
+	snap    *directory.Snapshot
+	err     error
+	dropped bool // Invalidate ran during the load: do not cache its result (guarded by Cache.mu)
+}
+
+// New returns a Cache in front of src. The caller owns the Cache and must
+// call Close when done with it, to stop background work.
+func New(src directory.Source, cfg Config) *Cache {
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.MaxStale <= 0 {
+		cfg.MaxStale = DefaultMaxStale
+	}
+	cfg.MaxStale = max(cfg.MaxStale, cfg.TTL)
+	if cfg.MaxOrgs <= 0 {
+		cfg.MaxOrgs = DefaultMaxOrgs
+	}
+	if cfg.LoadTimeout <= 0 {
+		cfg.LoadTimeout = DefaultLoadTimeout
+	}
+	c := &Cache{
+		src:      src,
+		cfg:      cfg,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		entries:  make(map[string]*list.Element),
+		lru:      list.New(),
+		inflight: make(map[string]*call),
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	return c
+}
+
+// Members returns the snapshot of orgID's members, from the cache when it
+// is younger than MaxStale, else from a load shared with every concurrent
+// request for orgID. Any caller may call it; the snapshot is shared and
+// read-only.
+//
+// Errors: those of the Source's load (UPSTREAM_UNAVAILABLE, or
+// INTERNAL_SERVER_ERROR, which is also returned when the Source panics or
+// returns no snapshot); other errors of the Source are wrapped as
+// UPSTREAM_UNAVAILABLE. When ctx ends first, UPSTREAM_UNAVAILABLE wrapping
+// ctx.Err() (errors.Is works); the load goes on for the others. After Close,
+// UPSTREAM_UNAVAILABLE wrapping ErrClosed instead of a load.
+func (c *Cache) Members(ctx context.Context, orgID string) (*directory.Snapshot, error) {
+	now := c.now()
+	c.mu.Lock()
+	if el, ok := c.entries[orgID]; ok {
+		e := el.Value.(*entry)
+		c.lru.MoveToFront(el)
+		age := now.Sub(e.loadedAt)
+		if age < c.cfg.TTL {
+			c.stats.Hits++
+			c.mu.Unlock()
+			return e.snap, nil
+		}
+		if age < c.cfg.MaxStale {
+			c.stats.StaleServed++
+			if !c.closed && c.inflight[orgID] == nil && !now.Before(e.retryAt) {
+				c.stats.Refreshes++
+				c.startLocked(ctx, orgID, now, true)
+			}
+			c.mu.Unlock()
+			return e.snap, nil
+		}
+	}
+	c.stats.Misses++
+	cl := c.inflight[orgID]
+	if cl == nil {
+		if c.closed {
+			c.mu.Unlock()
+			return nil, directory.Wrap(directory.CodeUpstreamUnavailable, ErrClosed, "organization members are unavailable")
+		}
+		c.stats.Loads++
+		cl = c.startLocked(ctx, orgID, now, false)
+	}
+	c.mu.Unlock()
+
+	select {
+	case <-cl.done:
+		return cl.snap, cl.err
+	case <-ctx.Done():
+		return nil, directory.Wrap(directory.CodeUpstreamUnavailable, ctx.Err(), "organization members were not loaded in time")
+	}
+}
+
+// Invalidate drops orgID from the cache, for example when a webhook says its
+// members changed. The next request loads anew; a load already in flight
+// still answers the requests waiting for it, but its result is not cached.
+// Any caller may call it.
+func (c *Cache) Invalidate(orgID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[orgID]; ok {
+		c.lru.Remove(el)
+		delete(c.entries, orgID)
+	}
+	if cl := c.inflight[orgID]; cl != nil {
+		cl.dropped = true
+		delete(c.inflight, orgID)
+	}
+}
+
+// Stats returns the counters so far. Any caller may call it.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Entries = c.lru.Len()
+	return s
+}
+
+// Close cancels the loads in flight, waits for them to finish and stops
+// new ones: afterwards Members serves only what is cached. It is safe to
+// call more than once; the owner calls it at shutdown.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.stop()
+	c.wg.Wait()
+}
+
+// startLocked starts a load of orgID and registers it as in flight. The load
+// keeps ctx's values but not its cancellation. c.mu must be held and the
+// cache not closed.
+func (c *Cache) startLocked(ctx context.Context, orgID string, started time.Time, background bool) *call {
+	cl := &call{done: make(chan struct{})}
+	c.inflight[orgID] = cl
+	c.wg.Add(1)
+	go c.load(context.WithoutCancel(ctx), orgID, cl, started, background)
+	return cl
+}
+
+// load runs one load, caches its result and wakes the waiters.
+func (c *Cache) load(parent context.Context, orgID string, cl *call, started time.Time, background bool) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(parent, c.cfg.LoadTimeout)
+	unhook := context.AfterFunc(c.ctx, cancel)
+	snap, err := c.fetch(ctx, orgID)
+	unhook()
+	cancel()
+
+	finished := c.now()
+	c.mu.Lock()
+	if c.inflight[orgID] == cl {
+		delete(c.inflight, orgID)
+	}
+	var age time.Duration
+	if err != nil {
+		c.stats.Errors++
+		if el, ok := c.entries[orgID]; ok && background {
+			e := el.Value.(*entry)
+			e.retryAt = finished.Add(min(c.cfg.TTL, maxRetryBackoff))
+			age = finished.Sub(e.loadedAt)
+		}
+	} else if !cl.dropped {
+		c.storeLocked(orgID, snap, started)
+	}
+	c.mu.Unlock()
+
+	if err != nil {
+		if background {
+			c.log.WarnContext(parent, "cache: background refresh failed; serving the stale snapshot",
+				"org_id", orgID, "age", age, "err", err)
+		} else {
+			c.log.WarnContext(parent, "cache: load failed", "org_id", orgID, "err", err)
+		}
+	}
+	cl.snap, cl.err = snap, err
+	close(cl.done)
+}
+
+// fetch calls the Source and makes sure what it returns is a snapshot or a
+// coded error, even if it panics.
+func (c *Cache) fetch(ctx context.Context, orgID string) (snap *directory.Snapshot, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			snap = nil
+			err = directory.Wrap(directory.CodeInternal, fmt.Errorf("source panicked: %v\n%s", r, debug.Stack()), "internal error")
+		}
+	}()
+	snap, err = c.src.Members(ctx, orgID)
+	switch {
+	case err == nil && snap == nil:
+		return nil, directory.Wrap(directory.CodeInternal, errors.New("source returned neither snapshot nor error"), "internal error")
+	case err == nil:
+		return snap, nil
+	}
+	if _, ok := errors.AsType[*directory.Error](err); !ok {
+		err = directory.Wrap(directory.CodeUpstreamUnavailable, err, "organization members are unavailable")
+	}
+	return nil, err
+}
+
+// storeLocked caches snap as orgID's snapshot and evicts beyond MaxOrgs.
+// c.mu must be held.
+func (c *Cache) storeLocked(orgID string, snap *directory.Snapshot, loadedAt time.Time) {
+	if el, ok := c.entries[orgID]; ok {
+		e := el.Value.(*entry)
+		if loadedAt.Before(e.loadedAt) {
+			return // a newer load already landed
+		}
+		e.snap, e.loadedAt, e.retryAt = snap, loadedAt, time.Time{}
+		return
+	}
+	c.entries[orgID] = c.lru.PushFront(&entry{orgID: orgID, snap: snap, loadedAt: loadedAt})
+	for c.lru.Len() > c.cfg.MaxOrgs {
+		back := c.lru.Back()
+		c.lru.Remove(back)
+		delete(c.entries, back.Value.(*entry).orgID)
+		c.stats.Evictions++
+	}
+}
