@@ -1,0 +1,93 @@
+package clerksource
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Config configures a Repository and its Transport. Zero values take the
+// defaults documented on each field.
+type Config struct {
+	// APIURL is the Backend API base including /v1, e.g. "https://api.clerk.com/v1".
+	APIURL string
+	// SecretKey is the Clerk secret key sent as the bearer token.
+	SecretKey string
+	// HTTPClient supplies the base transport, timeout, redirect policy and
+	// jar; nil means a plain client over http.DefaultTransport. New wraps its
+	// Transport in a *Transport and never modifies the client given.
+	HTTPClient *http.Client
+	// PageSize is the page size for list calls, 1..500; 0 or more than 500 means 500.
+	PageSize int
+	// Concurrency is the maximum number of in-flight upstream requests per load; default 8.
+	Concurrency int
+	// RateLimit is the number of requests per 10 seconds this client may
+	// send, across every load (CLERK_RATE_LIMIT); default 900.
+	RateLimit int
+	// MaxAttempts is the number of attempts per upstream call; default 4.
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff bound the exponential backoff with full
+	// jitter between attempts; defaults 100ms and 2s.
+	BaseBackoff, MaxBackoff time.Duration
+	// RequestTimeout bounds each attempt; default 10s.
+	RequestTimeout time.Duration
+	// BreakerFailures is the number of consecutive failed calls that opens
+	// the circuit breaker; default 5.
+	BreakerFailures int
+	// BreakerCooldown is how long an open breaker fails fast before letting
+	// probe calls through (half-open); default 5s.
+	BreakerCooldown time.Duration
+	// Logger receives upstream failures and breaker state changes; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	maxPageSize            = 500
+	defaultConcurrency     = 8
+	defaultRateLimit       = 900
+	defaultMaxAttempts     = 4
+	defaultBaseBackoff     = 100 * time.Millisecond
+	defaultMaxBackoff      = 2 * time.Second
+	defaultRequestTimeout  = 10 * time.Second
+	defaultBreakerFailures = 5
+	defaultBreakerCooldown = 5 * time.Second
+)
+
+// withDefaults returns cfg with every zero or out-of-range field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.PageSize <= 0 || cfg.PageSize > maxPageSize {
+		cfg.PageSize = maxPageSize
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = defaultConcurrency
+	}
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = defaultRateLimit
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = defaultMaxAttempts
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = defaultBaseBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = defaultMaxBackoff
+	}
+	if cfg.MaxBackoff < cfg.BaseBackoff {
+		cfg.MaxBackoff = cfg.BaseBackoff
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
+	if cfg.BreakerFailures <= 0 {
+		cfg.BreakerFailures = defaultBreakerFailures
+	}
+	if cfg.BreakerCooldown <= 0 {
+		cfg.BreakerCooldown = defaultBreakerCooldown
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}

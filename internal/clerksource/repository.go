@@ -1,0 +1,449 @@
+// Package clerksource is the directory.Source backed by Clerk's Backend API:
+// it loads an organization's memberships and users page by page,
+// concurrently, joins them into directory.Members, and sends every request
+// through a Transport that rate-limits, retries and breaks the circuit.
+package clerksource
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/organizationmembership"
+	"github.com/clerk/clerk-sdk-go/v2/user"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orgusers/orgusers/internal/directory"
+)
+
+// upstreamMessage is the client-safe message of every upstream failure.
+const upstreamMessage = "the identity provider is unavailable"
+
+// orderBy keeps pages stable while paging: oldest first.
+const orderBy = "+created_at"
+
+// Repository loads organization members from Clerk. It implements
+// directory.Source; build one with New. It is safe for concurrent use and
+// holds no cache: every call to Members loads from Clerk.
+type Repository struct {
+	backend     clerk.Backend
+	memberships *organizationmembership.Client
+	users       *user.Client
+	transport   *Transport
+	pageSize    int
+	concurrency int
+	log         *slog.Logger
+}
+
+var _ directory.Source = (*Repository)(nil)
+
+// New returns a Repository for the Clerk instance at cfg.APIURL, with its
+// own SDK backend (never the SDK's package-level one) whose HTTP client
+// sends every request through a Transport built from cfg. It fails when
+// APIURL is not an absolute http(s) URL or SecretKey is empty; those are
+// configuration errors, not directory errors.
+func New(cfg Config) (*Repository, error) {
+	u, err := url.Parse(cfg.APIURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("clerksource: APIURL %q is not an absolute http(s) URL", cfg.APIURL)
+	}
+	if cfg.SecretKey == "" {
+		return nil, errors.New("clerksource: SecretKey is empty")
+	}
+	cfg = cfg.withDefaults()
+
+	var client http.Client
+	if cfg.HTTPClient != nil {
+		client = *cfg.HTTPClient
+	}
+	transport := NewTransport(client.Transport, cfg)
+	client.Transport = transport
+
+	backend := clerk.NewBackend(&clerk.BackendConfig{
+		URL:        clerk.String(cfg.APIURL),
+		Key:        clerk.String(cfg.SecretKey),
+		HTTPClient: &client,
+	})
+	return &Repository{
+		backend:     backend,
+		memberships: &organizationmembership.Client{Backend: backend},
+		users:       &user.Client{Backend: backend},
+		transport:   transport,
+		pageSize:    cfg.PageSize,
+		concurrency: cfg.Concurrency,
+		log:         cfg.Logger,
+	}, nil
+}
+
+// Members loads every member of the organization orgID from Clerk and
+// returns them as a snapshot, in membership creation order.
+//
+// Any caller may call it; authorization is the caller's job. Errors: the
+// context's error when ctx ends first; UPSTREAM_UNAVAILABLE (message "the
+// identity provider is unavailable") when Clerk fails or the circuit
+// breaker is open, with the Clerk trace id, status and error codes logged;
+// INTERNAL_SERVER_ERROR for an orgID that is not a single path segment.
+func (r *Repository) Members(ctx context.Context, orgID string) (*directory.Snapshot, error) {
+	if orgID == "" || url.PathEscape(orgID) != orgID {
+		return nil, directory.Errorf(directory.CodeInternal, "invalid organization id")
+	}
+	started := time.Now().UTC()
+	l := &load{r: r, orgID: orgID, sem: make(chan struct{}, r.concurrency)}
+	memberships, users, err := l.lists(ctx)
+	if err != nil {
+		return nil, r.upstreamError(ctx, orgID, err)
+	}
+	members, err := l.join(ctx, memberships, users)
+	if err != nil {
+		return nil, r.upstreamError(ctx, orgID, err)
+	}
+	return directory.NewSnapshot(orgID, members, started), nil
+}
+
+// upstreamError logs err with Clerk's trace id, status and codes and
+// returns what the client may see: the context's error or UPSTREAM_UNAVAILABLE.
+func (r *Repository) upstreamError(ctx context.Context, orgID string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	attrs := []any{"org_id", orgID, "error", truncate(err.Error(), 512)}
+	var apiErr *clerk.APIErrorResponse
+	if errors.As(err, &apiErr) {
+		codes := make([]string, 0, len(apiErr.Errors))
+		for _, e := range apiErr.Errors {
+			codes = append(codes, e.Code)
+		}
+		attrs = append(attrs, "clerk_trace_id", apiErr.TraceID, "status", apiErr.HTTPStatusCode, "clerk_error_codes", codes)
+	}
+	if errors.Is(err, ErrCircuitOpen) {
+		attrs = append(attrs, "circuit_open", true)
+	}
+	r.log.ErrorContext(ctx, "loading organization members from clerk failed", attrs...)
+	return directory.Wrap(directory.CodeUpstreamUnavailable, err, upstreamMessage)
+}
+
+// load is one call of Members: the organization and the bound on in-flight requests.
+type load struct {
+	r     *Repository
+	orgID string
+	sem   chan struct{}
+}
+
+// acquire takes one of the load's request slots; release gives it back.
+func (l *load) acquire(ctx context.Context) error {
+	select {
+	case l.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *load) release() { <-l.sem }
+
+// lists fetches every page of the organization's memberships and of its
+// users. The first page of each goes out at once; the membership total
+// then says how many more pages both lists need, fetched concurrently.
+// Lists that turn out longer than planned are followed to a short page.
+func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*clerk.User, error) {
+	var (
+		memPages  [][]*clerk.OrganizationMembership
+		userPages [][]*clerk.User
+		firstUser []*clerk.User
+		totals    []int64 // the total_count each membership page reported
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		firstUser, err = l.userPage(gctx, 0)
+		return err
+	})
+	g.Go(func() error {
+		first, err := l.membershipPage(gctx, 0)
+		if err != nil {
+			return err
+		}
+		n := max(ceilDiv(int(first.TotalCount), l.r.pageSize), 1)
+		memPages = make([][]*clerk.OrganizationMembership, n)
+		userPages = make([][]*clerk.User, n)
+		totals = make([]int64, n)
+		memPages[0], totals[0] = first.OrganizationMemberships, first.TotalCount
+		// Tasks of a running group may add tasks: the group's count is
+		// above zero until this one returns.
+		for i := 1; i < n; i++ {
+			g.Go(func() error {
+				page, err := l.membershipPage(gctx, i)
+				if err != nil {
+					return err
+				}
+				memPages[i], totals[i] = page.OrganizationMemberships, page.TotalCount
+				return nil
+			})
+			g.Go(func() error {
+				var err error
+				userPages[i], err = l.userPage(gctx, i)
+				return err
+			})
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	userPages[0] = firstUser
+	maxTotal := slices.Max(totals)
+
+	// The lists may have grown while they were paged: follow each one
+	// until it is exhausted.
+	g, gctx = errgroup.WithContext(ctx)
+	g.Go(func() error {
+		for fetched := countAll(memPages); len(memPages[len(memPages)-1]) == l.r.pageSize && int64(fetched) < maxTotal; {
+			page, err := l.membershipPage(gctx, len(memPages))
+			if err != nil {
+				return err
+			}
+			memPages = append(memPages, page.OrganizationMemberships)
+			fetched += len(page.OrganizationMemberships)
+			maxTotal = max(maxTotal, page.TotalCount)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		for len(userPages[len(userPages)-1]) == l.r.pageSize {
+			page, err := l.userPage(gctx, len(userPages))
+			if err != nil {
+				return err
+			}
+			userPages = append(userPages, page)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return flatten(memPages), flatten(userPages), nil
+}
+
+// membershipPage fetches page i of the organization's memberships.
+func (l *load) membershipPage(ctx context.Context, i int) (*clerk.OrganizationMembershipList, error) {
+	if err := l.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer l.release()
+	params := &organizationmembership.ListParams{OrganizationID: l.orgID, OrderBy: clerk.String(orderBy)}
+	params.Limit = clerk.Int64(int64(l.r.pageSize))
+	params.Offset = clerk.Int64(int64(i * l.r.pageSize))
+	return l.r.memberships.List(ctx, params)
+}
+
+// userPage fetches page i of the organization's users with a single GET
+// /users: the SDK's user.List would add a GET /users/count per page.
+func (l *load) userPage(ctx context.Context, i int) ([]*clerk.User, error) {
+	if err := l.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer l.release()
+	req := clerk.NewAPIRequest(http.MethodGet, "/users")
+	params := &user.ListParams{OrderBy: clerk.String(orderBy), OrganizationIDs: []string{l.orgID}}
+	params.Limit = clerk.Int64(int64(l.r.pageSize))
+	params.Offset = clerk.Int64(int64(i * l.r.pageSize))
+	req.SetParams(params)
+	var page userList
+	if err := l.r.backend.Call(ctx, req, &page); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// userList reads the bare JSON array GET /users answers.
+type userList []*clerk.User
+
+// Read implements clerk.ResponseReader; the array itself is all we keep.
+func (*userList) Read(*clerk.APIResponse) {}
+
+// join pairs each membership with its user. Users missing from the lists
+// (a join racing the load) are fetched by id; memberships whose user is
+// gone are dropped with a warning; users without a membership are dropped.
+func (l *load) join(ctx context.Context, memberships []*clerk.OrganizationMembership, users []*clerk.User) ([]directory.Member, error) {
+	byID := make(map[string]*clerk.User, len(users))
+	for _, u := range users {
+		if u != nil {
+			byID[u.ID] = u
+		}
+	}
+	seen := make(map[string]bool, len(memberships))
+	kept := memberships[:0:0]
+	var missing []string
+	for _, m := range memberships {
+		if m == nil || m.PublicUserData == nil || m.PublicUserData.UserID == "" {
+			l.r.log.WarnContext(ctx, "clerk membership without a user id dropped", "org_id", l.orgID)
+			continue
+		}
+		id := m.PublicUserData.UserID
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		kept = append(kept, m)
+		if byID[id] == nil {
+			missing = append(missing, id)
+		}
+	}
+
+	fetched, err := l.usersByID(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for id, u := range fetched {
+		byID[id] = u
+	}
+
+	members := make([]directory.Member, 0, len(kept))
+	for _, m := range kept {
+		u := byID[m.PublicUserData.UserID]
+		if u == nil {
+			continue
+		}
+		members = append(members, toMember(u, m))
+	}
+	return members, nil
+}
+
+// usersByID fetches users by id, concurrently within the load's bound.
+// Users that no longer exist are left out of the result with a warning.
+func (l *load) usersByID(ctx context.Context, ids []string) (map[string]*clerk.User, error) {
+	found := make([]*clerk.User, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, id := range ids {
+		g.Go(func() error {
+			if url.PathEscape(id) != id {
+				l.r.log.WarnContext(gctx, "clerk membership with an invalid user id dropped", "org_id", l.orgID, "user_id", id)
+				return nil
+			}
+			if err := l.acquire(gctx); err != nil {
+				return err
+			}
+			defer l.release()
+			u, err := l.r.users.Get(gctx, id)
+			var apiErr *clerk.APIErrorResponse
+			if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {
+				l.r.log.WarnContext(gctx, "clerk membership whose user is gone dropped",
+					"org_id", l.orgID, "user_id", id, "clerk_trace_id", apiErr.TraceID)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found[i] = u
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*clerk.User, len(ids))
+	for i, u := range found {
+		if u != nil {
+			out[ids[i]] = u
+		}
+	}
+	return out, nil
+}
+
+// toMember joins a user and their membership. Private and unsafe metadata
+// are never read.
+func toMember(u *clerk.User, m *clerk.OrganizationMembership) directory.Member {
+	return directory.Member{
+		UserID:             u.ID,
+		Email:              primaryEmail(u),
+		FirstName:          optString(u.FirstName),
+		LastName:           optString(u.LastName),
+		Username:           optString(u.Username),
+		ImageURL:           optString(u.ImageURL),
+		LastSignInAt:       optTime(u.LastSignInAt),
+		LastActiveAt:       optTime(u.LastActiveAt),
+		CreatedAt:          millis(u.CreatedAt),
+		Banned:             u.Banned,
+		PublicMetadata:     metadata(u.PublicMetadata),
+		Role:               m.Role,
+		RoleName:           m.RoleName,
+		MembershipMetadata: metadata(m.PublicMetadata),
+		JoinedAt:           millis(m.CreatedAt),
+	}
+}
+
+// primaryEmail returns the address whose id is the user's primary email
+// address id, which need not be the first one listed.
+func primaryEmail(u *clerk.User) *string {
+	if u.PrimaryEmailAddressID == nil {
+		return nil
+	}
+	for _, e := range u.EmailAddresses {
+		if e != nil && e.ID == *u.PrimaryEmailAddressID {
+			return optString(&e.EmailAddress)
+		}
+	}
+	return nil
+}
+
+// optString copies *p, mapping nil and "" to nil.
+func optString(p *string) *string {
+	if p == nil || *p == "" {
+		return nil
+	}
+	s := *p
+	return &s
+}
+
+func optTime(ms *int64) *time.Time {
+	if ms == nil {
+		return nil
+	}
+	t := millis(*ms)
+	return &t
+}
+
+// millis converts Clerk's Unix milliseconds to a UTC time.
+func millis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// metadata returns a metadata object as JSON, "{}" when absent or null.
+func metadata(raw json.RawMessage) json.RawMessage {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return json.RawMessage("{}")
+	}
+	return trimmed
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func countAll[T any](pages [][]T) int {
+	n := 0
+	for _, p := range pages {
+		n += len(p)
+	}
+	return n
+}
+
+func flatten[T any](pages [][]T) []T {
+	out := make([]T, 0, countAll(pages))
+	for _, p := range pages {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,296 @@
+package clerksource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
+)
+
+// ErrCircuitOpen is returned by Transport.RoundTrip, without calling
+// upstream, while the circuit breaker is open (or half-open and already
+// probing). The Repository reports it as UPSTREAM_UNAVAILABLE.
+var ErrCircuitOpen = errors.New("clerksource: circuit breaker open, not calling upstream")
+
+// maxRetryAfter is the longest Retry-After a call waits for when its
+// context has no deadline; a longer one ends the call with the response.
+const maxRetryAfter = time.Minute
+
+// errCallFailed and errCallExcluded report a call's outcome to the breaker.
+var (
+	errCallFailed   = errors.New("upstream call failed")
+	errCallExcluded = errors.New("call ended by its caller")
+)
+
+// Transport is the upstream discipline every request to Clerk goes through:
+// a process-wide rate limiter, a circuit breaker, a timeout per attempt and
+// retries with exponential backoff and full jitter.
+//
+// Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) with a replayable
+// body are retried on 429, 5xx and network errors, honouring Retry-After;
+// other 4xx answers are returned at once. A wait never runs past the
+// request context's deadline: when it would, the last response or error is
+// returned. A call (all its attempts) that ends in 429, 5xx or a network
+// error counts as a failure for the breaker; BreakerFailures consecutive
+// failures open it and RoundTrip then returns ErrCircuitOpen for
+// BreakerCooldown without calling upstream. Calls ended by their caller's
+// context count neither way.
+//
+// Build one with NewTransport; it is safe for concurrent use and meant to be
+// shared by every request of one Clerk client.
+type Transport struct {
+	base           http.RoundTripper
+	limiter        *rate.Limiter
+	breaker        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	maxAttempts    int
+	baseBackoff    time.Duration
+	maxBackoff     time.Duration
+	attemptTimeout time.Duration
+	log            *slog.Logger
+
+	// Sleep waits d or until ctx is done, returning ctx.Err() then. Nil
+	// means a real timer; tests set it before first use to observe waits.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// NewTransport returns a Transport around base (nil means
+// http.DefaultTransport) configured by the limit, retry, timeout and
+// breaker fields of cfg; other fields are ignored.
+func NewTransport(base http.RoundTripper, cfg Config) *Transport {
+	cfg = cfg.withDefaults()
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := &Transport{
+		base:           base,
+		limiter:        newLimiter(cfg.RateLimit),
+		maxAttempts:    cfg.MaxAttempts,
+		baseBackoff:    cfg.BaseBackoff,
+		maxBackoff:     cfg.MaxBackoff,
+		attemptTimeout: cfg.RequestTimeout,
+		log:            cfg.Logger,
+	}
+	failures := uint32(cfg.BreakerFailures)
+	t.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name: "clerk",
+		// Half-open lets one load's worth of concurrent probes through.
+		MaxRequests: uint32(cfg.Concurrency),
+		Timeout:     cfg.BreakerCooldown,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errCallExcluded) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			t.log.Warn("clerk circuit breaker state change", "breaker", name, "from", from.String(), "to", to.String())
+		},
+	})
+	return t
+}
+
+// newLimiter keeps any 10-second window under perTenSeconds requests: a
+// burst of a tenth of the budget plus a steady rate for the remainder.
+func newLimiter(perTenSeconds int) *rate.Limiter {
+	burst := max(perTenSeconds/10, 1)
+	perSecond := float64(perTenSeconds-burst) / 10
+	if perSecond <= 0 {
+		perSecond = float64(perTenSeconds) / 10
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), burst)
+}
+
+// RoundTrip implements http.RoundTripper. It returns ErrCircuitOpen while
+// the breaker is open, the context's error when the caller gives up, and
+// otherwise the last response or transport error once retries are spent.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	done, err := t.breaker.Allow()
+	if err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("%w (%v)", ErrCircuitOpen, err)
+	}
+	resp, err := t.roundTrip(req)
+	switch {
+	case req.Context().Err() != nil:
+		done(errCallExcluded)
+	case err != nil || failedStatus(resp.StatusCode):
+		done(errCallFailed)
+	default:
+		done(nil)
+	}
+	return resp, err
+}
+
+// roundTrip runs the attempts of one call.
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	retryable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
+	for attempt := 1; ; attempt++ {
+		if err := t.limiter.Wait(ctx); err != nil {
+			if attempt == 1 {
+				closeBody(req)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("clerksource: rate limit: %w", err)
+		}
+		resp, err := t.attempt(req, attempt)
+		if ctx.Err() != nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return nil, ctx.Err()
+		}
+		if !retryable || attempt >= t.maxAttempts || !shouldRetry(resp, err) {
+			return resp, err
+		}
+		wait := t.backoff(attempt)
+		if resp != nil {
+			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				wait = ra
+				if _, hasDeadline := ctx.Deadline(); !hasDeadline && wait > maxRetryAfter {
+					return resp, nil
+				}
+			}
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+			return resp, err
+		}
+		t.log.Debug("retrying clerk request", "method", req.Method, "path", req.URL.Path,
+			"attempt", attempt, "status", statusOf(resp), "error", err, "wait", wait)
+		if resp != nil {
+			drain(resp.Body)
+		}
+		if err := t.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// attempt sends one try of req, bounded by the attempt timeout. The timeout
+// stays in force until the response body is closed.
+func (t *Transport) attempt(req *http.Request, n int) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.attemptTimeout)
+	r := req.Clone(ctx)
+	if n > 1 && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.Body = body
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// backoff returns the full-jitter wait before attempt+1: uniform in
+// [0, min(maxBackoff, baseBackoff*2^(attempt-1))].
+func (t *Transport) backoff(attempt int) time.Duration {
+	ceiling := t.maxBackoff
+	if shift := attempt - 1; shift < 32 {
+		if d := t.baseBackoff << shift; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	return rand.N(ceiling + 1)
+}
+
+func (t *Transport) sleep(ctx context.Context, d time.Duration) error {
+	if t.Sleep != nil {
+		return t.Sleep(ctx, d)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// idempotent reports whether a request with this method may be sent twice.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// failedStatus reports whether a status means the upstream failed (as
+// opposed to refusing a bad request).
+func failedStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code >= 500
+}
+
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	return failedStatus(resp.StatusCode)
+}
+
+// retryAfter parses a Retry-After header, in seconds or as an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second, true
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(at.Sub(now), 0), true
+}
+
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+// drain reads a little of an unwanted body so its connection can be reused, and closes it.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	body.Close()
+}
+
+// closeBody honours the RoundTripper contract of closing the request body
+// when the request is never sent.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// cancelOnClose ends an attempt's context when its response body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
