@@ -1,6 +1,14 @@
 package directory
 
-import "time"
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
 
 // Snapshot is an immutable view of every member of one organization at one
 // moment, with what filtering and sorting need computed once. It is safe for
@@ -8,18 +16,137 @@ import "time"
 type Snapshot struct {
 	orgID    string
 	members  []Member
+	entries  []entry // entries[i] describes members[i]
 	byID     map[string]int
 	loadedAt time.Time
+	version  string
+	size     int
+	// indexes[o.code()] lists member positions sorted by ordering o; each is
+	// built by the first query that needs it.
+	indexes [numOrders]sortIndex
 }
+
+type sortIndex struct {
+	once sync.Once
+	idx  []int32
+}
+
+// entry is what filtering and sorting read about one member, computed once.
+type entry struct {
+	m *Member
+	// Lowercased text keys; "" when absent (see flags).
+	email, first, last, username string
+	created, joined, lastSignIn  tkey
+	flags                        uint8
+	// meta holds the decoded metadata objects, indexed by metaUser and
+	// metaMembership; nil for an empty or invalid object.
+	meta [2]any
+}
+
+const (
+	hasEmail uint8 = 1 << iota
+	hasFirstName
+	hasLastName
+	hasLastSignIn
+)
+
+const (
+	metaUser = iota
+	metaMembership
+)
 
 // NewSnapshot builds the snapshot of orgID's members as loaded at loadedAt.
 // It takes ownership of members; callers must not modify them afterwards.
+// User ids must be unique. Metadata that is not valid JSON is logged and
+// treated as an empty object. Sources call it once per load; the sort index
+// of each ordering is built later, by the first query that uses it.
 func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
-	s := &Snapshot{orgID: orgID, members: members, loadedAt: loadedAt, byID: make(map[string]int, len(members))}
-	for i := range members {
-		s.byID[members[i].UserID] = i
+	s := &Snapshot{
+		orgID:    orgID,
+		members:  members,
+		entries:  make([]entry, len(members)),
+		byID:     make(map[string]int, len(members)),
+		loadedAt: loadedAt,
 	}
+	size := int(unsafe.Sizeof(*s)) + len(orgID) +
+		len(members)*int(unsafe.Sizeof(Member{})+unsafe.Sizeof(entry{})) +
+		len(members)*(numOrders*4) + // every sort index, once built
+		len(members)*48 // byID: key, value and table overhead
+	var sum uint64
+	for i := range members {
+		m := &members[i]
+		e := &s.entries[i]
+		e.m = m
+		size += memberBytes(m)
+		if m.Email != nil {
+			e.flags |= hasEmail
+			e.email = lower(*m.Email, &size)
+		}
+		if m.FirstName != nil {
+			e.flags |= hasFirstName
+			e.first = lower(*m.FirstName, &size)
+		}
+		if m.LastName != nil {
+			e.flags |= hasLastName
+			e.last = lower(*m.LastName, &size)
+		}
+		if m.Username != nil {
+			e.username = lower(*m.Username, &size)
+		}
+		if m.LastSignInAt != nil {
+			e.flags |= hasLastSignIn
+			e.lastSignIn = timeKey(*m.LastSignInAt)
+		}
+		e.created = timeKey(m.CreatedAt)
+		e.joined = timeKey(m.JoinedAt)
+		e.meta[metaUser] = s.decode(m, "public", m.PublicMetadata, &size)
+		e.meta[metaMembership] = s.decode(m, "membership", m.MembershipMetadata, &size)
+		s.byID[m.UserID] = i
+		sum += mix64(hashMember(m))
+	}
+	h := newFNV().str(orgID).u64(uint64(len(members))).u64(sum)
+	s.version = fmt.Sprintf("%016x", mix64(uint64(h)))
+	s.size = size
 	return s
+}
+
+func (s *Snapshot) decode(m *Member, which string, raw []byte, size *int) any {
+	v, err := decodeMetadata(raw)
+	if err != nil {
+		slog.Warn("directory: metadata is not valid JSON; treating it as empty",
+			"org", s.orgID, "user", m.UserID, "metadata", which, "err", err)
+		return nil
+	}
+	if v != nil {
+		*size += valueBytes(v)
+	}
+	return v
+}
+
+// lower returns strings.ToLower(v), adding its bytes to size when it is a new string.
+func lower(v string, size *int) string {
+	l := strings.ToLower(v)
+	if l != v {
+		*size += len(l)
+	}
+	return l
+}
+
+func memberBytes(m *Member) int {
+	n := len(m.UserID) + len(m.Role) + len(m.RoleName) +
+		cap(m.PublicMetadata) + cap(m.MembershipMetadata)
+	for _, p := range []*string{m.Email, m.FirstName, m.LastName, m.Username, m.ImageURL} {
+		if p != nil {
+			n += 16 + len(*p)
+		}
+	}
+	if m.LastSignInAt != nil {
+		n += int(unsafe.Sizeof(time.Time{}))
+	}
+	if m.LastActiveAt != nil {
+		n += int(unsafe.Sizeof(time.Time{}))
+	}
+	return n
 }
 
 // OrgID returns the organization the snapshot belongs to.
@@ -41,4 +168,107 @@ func (s *Snapshot) Member(userID string) *Member {
 		return nil
 	}
 	return &s.members[i]
+}
+
+// Version returns a hash of the snapshot's content as 16 hex digits:
+// the organization id and every field of every member, regardless of load
+// order. Snapshots with equal content have equal versions, so callers use it
+// for ETags and response-cache keys. LoadedAt is not part of the content.
+func (s *Snapshot) Version() string { return s.version }
+
+// SizeBytes approximates the heap the snapshot retains: members, the
+// precomputed keys and decoded metadata, and all sort indexes as if built.
+// Caches use it to bound their memory.
+func (s *Snapshot) SizeBytes() int { return s.size }
+
+// index returns member positions sorted by o, building the index on first use.
+func (s *Snapshot) index(o order) []int32 {
+	ix := &s.indexes[o.code()]
+	ix.once.Do(func() {
+		idx := make([]int32, len(s.entries))
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		slices.SortFunc(idx, func(a, b int32) int {
+			ka, kb := o.key(&s.entries[a]), o.key(&s.entries[b])
+			return o.compare(&ka, &kb)
+		})
+		ix.idx = idx
+	})
+	return ix.idx
+}
+
+// fnv is an FNV-64a hash state, fed field by field without allocating.
+type fnv uint64
+
+func newFNV() fnv { return 14695981039346656037 }
+
+func (h fnv) bytes(b []byte) fnv {
+	h = h.u64(uint64(len(b)))
+	for _, c := range b {
+		h ^= fnv(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (h fnv) str(s string) fnv {
+	h = h.u64(uint64(len(s)))
+	for i := 0; i < len(s); i++ {
+		h ^= fnv(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (h fnv) u64(v uint64) fnv {
+	for i := 0; i < 8; i++ {
+		h ^= fnv(byte(v >> (8 * i)))
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (h fnv) optStr(p *string) fnv {
+	if p == nil {
+		return h.u64(0)
+	}
+	return h.u64(1).str(*p)
+}
+
+func (h fnv) time(t time.Time) fnv {
+	k := timeKey(t)
+	return h.u64(uint64(k.sec)).u64(uint64(k.nsec))
+}
+
+func (h fnv) optTime(t *time.Time) fnv {
+	if t == nil {
+		return h.u64(0)
+	}
+	return h.u64(1).time(*t)
+}
+
+// hashMember hashes every field of m. Keep it in step with Member.
+func hashMember(m *Member) uint64 {
+	h := newFNV().str(m.UserID).
+		optStr(m.Email).optStr(m.FirstName).optStr(m.LastName).optStr(m.Username).optStr(m.ImageURL).
+		optTime(m.LastSignInAt).optTime(m.LastActiveAt).time(m.CreatedAt)
+	if m.Banned {
+		h = h.u64(1)
+	} else {
+		h = h.u64(0)
+	}
+	h = h.bytes(m.PublicMetadata).str(m.Role).str(m.RoleName).bytes(m.MembershipMetadata).time(m.JoinedAt)
+	return uint64(h)
+}
+
+// mix64 is the splitmix64 finalizer; it spreads member hashes before they
+// are summed, which makes the version independent of load order.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
