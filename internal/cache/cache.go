@@ -166,11 +166,11 @@ func (c *Cache) Members(ctx context.Context, orgID string) (*directory.Snapshot,
 	if el, ok := c.entries[orgID]; ok {
 		e := el.Value.(*entry)
 		c.lru.MoveToFront(el)
-		age := now.Sub(e.loadedAt)
+		snap, age := e.snap, now.Sub(e.loadedAt) // e changes under c.mu when a load lands
 		if age < c.cfg.TTL {
 			c.stats.Hits++
 			c.mu.Unlock()
-			return e.snap, nil
+			return snap, nil
 		}
 		if age < c.cfg.MaxStale {
 			c.stats.StaleServed++
@@ -179,7 +179,7 @@ func (c *Cache) Members(ctx context.Context, orgID string) (*directory.Snapshot,
 				c.startLocked(ctx, orgID, now, true)
 			}
 			c.mu.Unlock()
-			return e.snap, nil
+			return snap, nil
 		}
 	}
 	c.stats.Misses++
