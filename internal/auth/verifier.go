@@ -214,7 +214,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if p.ExpiresAt.Before(until) {
 		until = p.ExpiresAt
 	}
-	v.cache.put(sum, p, until)
+	if until.After(now) {
+		v.cache.put(sum, p, until)
+	}
 	return p, nil
 }
 
