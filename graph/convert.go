@@ -1,0 +1,139 @@
+package graph
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/orgusers/orgusers/graph/model"
+	"github.com/orgusers/orgusers/internal/directory"
+)
+
+// metadataOperators are the operator fields of a MetadataCondition input.
+var metadataOperators = map[string]directory.MetadataOp{
+	"equals":   directory.OpEquals,
+	"in":       directory.OpIn,
+	"exists":   directory.OpExists,
+	"includes": directory.OpIncludes,
+	"contains": directory.OpContains,
+}
+
+// toFilter translates the GraphQL filter input into the domain filter.
+// Errors: BAD_USER_INPUT naming the offending field.
+func toFilter(in *model.OrgUserFilter, path string) (*directory.Filter, error) {
+	if in == nil {
+		return nil, nil
+	}
+	f := &directory.Filter{
+		Roles:            in.Roles,
+		LastSignInAfter:  in.LastSignInAfter,
+		LastSignInBefore: in.LastSignInBefore,
+		CreatedAfter:     in.CreatedAfter,
+		CreatedBefore:    in.CreatedBefore,
+		Search:           in.Search,
+		UserIDs:          in.UserIds,
+		Emails:           in.Emails,
+	}
+	if in.SignInStatus != nil {
+		f.SignInStatus = directory.SignInStatus(*in.SignInStatus)
+	}
+	for i, raw := range in.Metadata {
+		c, err := toMetadataCondition(raw, fmt.Sprintf("%s.metadata[%d]", path, i))
+		if err != nil {
+			return nil, err
+		}
+		f.Metadata = append(f.Metadata, c)
+	}
+	var err error
+	if f.And, err = toFilters(in.And, path+".and"); err != nil {
+		return nil, err
+	}
+	if f.Or, err = toFilters(in.Or, path+".or"); err != nil {
+		return nil, err
+	}
+	if f.Not, err = toFilter(in.Not, path+".not"); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func toFilters(in []*model.OrgUserFilter, path string) ([]directory.Filter, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make([]directory.Filter, len(in))
+	for i, sub := range in {
+		f, err := toFilter(sub, fmt.Sprintf("%s[%d]", path, i))
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			out[i] = *f
+		}
+	}
+	return out, nil
+}
+
+// toMetadataCondition reads one MetadataCondition input object. It is a map so
+// that an explicit `equals: null` (match a JSON null) differs from an absent
+// operator. Errors: BAD_USER_INPUT unless exactly one operator is given.
+func toMetadataCondition(raw map[string]any, path string) (directory.MetadataCondition, error) {
+	c := directory.MetadataCondition{Source: directory.MetadataUser}
+	p, _ := raw["path"].(string)
+	c.Path = p
+	if s, ok := raw["source"]; ok && s != nil {
+		str, _ := s.(string)
+		switch model.MetadataSource(str) {
+		case model.MetadataSourceUser:
+			c.Source = directory.MetadataUser
+		case model.MetadataSourceMembership:
+			c.Source = directory.MetadataMembership
+		default:
+			return c, directory.Errorf(directory.CodeBadUserInput, "%s.source: unknown metadata source %q", path, str)
+		}
+	}
+	var given []string
+	for name, op := range metadataOperators {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		// An explicit null is a value only for equals and includes (match JSON null);
+		// for in, exists and contains it carries no test and counts as absent.
+		if v == nil && op != directory.OpEquals && op != directory.OpIncludes {
+			continue
+		}
+		given = append(given, name)
+		c.Op = op
+		switch op {
+		case directory.OpEquals, directory.OpIncludes:
+			c.Value = v
+		case directory.OpIn:
+			list, _ := v.([]any)
+			c.Values = list
+		case directory.OpExists:
+			b, _ := v.(bool)
+			c.Exists = b
+		case directory.OpContains:
+			c.Value = v
+		}
+	}
+	if len(given) != 1 {
+		sort.Strings(given)
+		what := "none"
+		if len(given) > 0 {
+			what = strings.Join(given, ", ")
+		}
+		return c, directory.Errorf(directory.CodeBadUserInput,
+			"%s: give exactly one operator of equals, in, exists, includes, contains (got %s)", path, what)
+	}
+	return c, nil
+}
+
+// toOrder translates the GraphQL order input; nil means EMAIL ASC.
+func toOrder(in *model.OrgUserOrder) directory.Order {
+	if in == nil {
+		return directory.Order{Field: directory.OrderEmail, Direction: directory.Asc}
+	}
+	return directory.Order{Field: directory.OrderField(in.Field), Direction: directory.Direction(in.Direction)}
+}

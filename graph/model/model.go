@@ -1,0 +1,61 @@
+// Package model holds the GraphQL types that are not generated: the
+// connection over a directory.Page (built lazily, so unrequested edges cost
+// nothing) and the viewer.
+package model
+
+import "github.com/orgusers/orgusers/internal/directory"
+
+// Viewer is the authenticated caller.
+type Viewer struct {
+	UserID           string
+	OrganizationID   *string
+	OrganizationRole *string
+	OrganizationSlug *string
+	Permissions      []string
+}
+
+// OrgUserConnection is one page of members in Relay connection form.
+type OrgUserConnection struct {
+	Page *directory.Page
+}
+
+// Nodes returns the members of the page.
+func (c *OrgUserConnection) Nodes() []*directory.Member { return c.Page.Members }
+
+// Edges returns the members of the page with their cursors.
+func (c *OrgUserConnection) Edges() []*OrgUserEdge {
+	edges := make([]OrgUserEdge, len(c.Page.Members))
+	out := make([]*OrgUserEdge, len(c.Page.Members))
+	for i, m := range c.Page.Members {
+		edges[i] = OrgUserEdge{Cursor: c.Page.Cursors[i], Node: m}
+		out[i] = &edges[i]
+	}
+	return out
+}
+
+// PageInfo describes where the page sits in the whole answer.
+func (c *OrgUserConnection) PageInfo() *PageInfo {
+	p := &PageInfo{HasNextPage: c.Page.HasNextPage, HasPreviousPage: c.Page.HasPreviousPage}
+	if n := len(c.Page.Cursors); n > 0 {
+		p.StartCursor = &c.Page.Cursors[0]
+		p.EndCursor = &c.Page.Cursors[n-1]
+	}
+	return p
+}
+
+// TotalCount counts every member matching the filter.
+func (c *OrgUserConnection) TotalCount() int { return c.Page.TotalCount }
+
+// OrgUserEdge is a member with its cursor.
+type OrgUserEdge struct {
+	Cursor string
+	Node   *directory.Member
+}
+
+// PageInfo is Relay's page information.
+type PageInfo struct {
+	HasNextPage     bool
+	EndCursor       *string
+	HasPreviousPage bool
+	StartCursor     *string
+}
