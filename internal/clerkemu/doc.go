@@ -1,0 +1,51 @@
+// Package clerkemu is a local, in-memory emulator of the Clerk Backend API
+// (version 2025-04-10) for demos, integration tests and benchmarks: the real
+// clerk-sdk-go client talks to it over HTTP exactly as it talks to Clerk.
+//
+// It serves, under /v1 and behind secret-key authentication:
+//
+//	GET    /v1/jwks
+//	GET    /v1/users                       (a bare JSON array)
+//	GET    /v1/users/count
+//	GET    /v1/users/{id}
+//	PATCH  /v1/users/{id}/metadata         (deep merge; null deletes a key)
+//	GET    /v1/organizations/{id}/memberships
+//	PATCH  /v1/organizations/{id}/memberships/{user_id}
+//	DELETE /v1/organizations/{id}/memberships/{user_id}
+//	GET    /v1/organizations/{id}/invitations
+//
+// with Clerk's semantics: limit 1..500 (default 10) and offset >= 0; order_by
+// "field", "+field" or "-field" (default -created_at), ties broken by id so
+// offset paging never skips or repeats; filters user_id and organization_id
+// with +/- prefixes, email_address, username, role, query and friends;
+// timestamps in Unix milliseconds; errors as
+// {"errors":[{"code","message","long_message","meta"}],"clerk_trace_id"} with
+// a Clerk-Trace-Id header: 401 for a missing or wrong secret key, 422 naming
+// the parameter in meta.param_name, 404 for an unknown resource or route.
+// Responses are pre-encoded per record, so a page costs little more than
+// copying bytes. Users include private_metadata as Clerk serves it; the
+// product under test must never leak it.
+//
+// # Session tokens
+//
+// Each Emulator generates one RSA-2048 key, serves it as the JWKS and signs
+// v1 or v2 session tokens with it (SignToken, DemoTokens) that clerk-sdk-go's
+// jwt.Verify accepts.
+//
+// # Faults
+//
+// SetFaults makes the emulator misbehave the way a remote API does. A Fault
+// matches requests by route template (Fault.Endpoint, e.g.
+// "GET /v1/organizations/{id}/memberships"; "" matches every route).
+// For each request, every matching fault that fires adds its Latency before
+// the answer (cut short when the client cancels), and the first firing fault
+// with a non-zero Status answers with that status in Clerk's error shape
+// (429 too_many_requests, 503 service_unavailable, other statuses
+// internal_clerk_error) plus, for 429 and 503, a Retry-After header of
+// Fault.RetryAfter rounded up to whole seconds (at least 1). A fault fires on
+// a fraction Rate of matching requests (0 = all; drawn from a fixed-seed
+// generator) and, when Count > 0, only until it has fired Count times.
+// Faults apply before authentication, like an edge rate limiter. SetFaults
+// replaces the whole set; ClearFaults removes it. Requests, TotalRequests and
+// ResetCounters count every request per route template, faulted or not.
+package clerkemu

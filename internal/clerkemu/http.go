@@ -1,0 +1,886 @@
+package clerkemu
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The route templates the emulator serves; Fault.Endpoint and the keys of
+// Requests use them.
+const (
+	RouteJWKS              = "GET /v1/jwks"
+	RouteListUsers         = "GET /v1/users"
+	RouteCountUsers        = "GET /v1/users/count"
+	RouteGetUser           = "GET /v1/users/{id}"
+	RouteUserMetadata      = "PATCH /v1/users/{id}/metadata"
+	RouteListMemberships   = "GET /v1/organizations/{id}/memberships"
+	RouteUpdateMembership  = "PATCH /v1/organizations/{id}/memberships/{user_id}"
+	RouteDeleteMembership  = "DELETE /v1/organizations/{id}/memberships/{user_id}"
+	RouteListInvitations   = "GET /v1/organizations/{id}/invitations"
+	maxFilterValues        = 100
+	maxMetadataBytes       = 8 * 1024
+	maxRequestBodyBytes    = 64 * 1024
+	defaultLimit, maxLimit = 10, 500
+)
+
+func (e *Emulator) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(RouteJWKS, e.getJWKS)
+	mux.HandleFunc(RouteListUsers, e.listUsers)
+	mux.HandleFunc(RouteCountUsers, e.countUsers)
+	mux.HandleFunc(RouteGetUser, e.getUser)
+	mux.HandleFunc(RouteUserMetadata, e.patchUserMetadata)
+	mux.HandleFunc(RouteListMemberships, e.listMemberships)
+	mux.HandleFunc(RouteUpdateMembership, e.updateMembership)
+	mux.HandleFunc(RouteDeleteMembership, e.deleteMembership)
+	mux.HandleFunc(RouteListInvitations, e.listInvitations)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errNotFound())
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, route := mux.Handler(r)
+		if route == "" || route == "/" {
+			route = r.Method + " (unmatched)"
+		}
+		e.counts.inc(route)
+		w.Header().Set("Clerk-Trace-Id", e.tracePfx+strconv.FormatUint(e.traceSeq.Add(1), 16))
+
+		if d := e.faults.decide(route); d.latency > 0 || d.status != 0 {
+			if d.latency > 0 {
+				t := time.NewTimer(d.latency)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+					return
+				}
+			}
+			if d.status != 0 {
+				writeFault(w, r, d)
+				return
+			}
+		}
+		if !e.authorized(r) {
+			writeError(w, r, errAuth(r.Header.Get("Authorization")))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (e *Emulator) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(e.secretKey)) == 1
+}
+
+// apiError is one Clerk error answer.
+type apiError struct {
+	status      int
+	code        string
+	message     string
+	longMessage string
+	param       string // meta.param_name
+}
+
+func errNotFound() *apiError {
+	return &apiError{http.StatusNotFound, "resource_not_found", "not found", "Resource not found", ""}
+}
+
+func errAuth(header string) *apiError {
+	if !strings.HasPrefix(header, "Bearer ") {
+		return &apiError{http.StatusUnauthorized, "authorization_header_format_invalid", "Invalid Authorization header format",
+			`Invalid Authorization header format. Must be "Bearer <YOUR_API_KEY>"`, ""}
+	}
+	const msg = "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct."
+	return &apiError{http.StatusUnauthorized, "clerk_key_invalid", msg, msg, ""}
+}
+
+func errParam(code, param, long string) *apiError {
+	msg := "is invalid"
+	switch code {
+	case "form_param_missing":
+		msg = "missing data"
+	case "form_param_unknown":
+		msg = "is unknown"
+	}
+	return &apiError{http.StatusUnprocessableEntity, code, msg, long, param}
+}
+
+func writeFault(w http.ResponseWriter, r *http.Request, d decision) {
+	ae := &apiError{status: d.status, code: "internal_clerk_error", message: "Oops, an unexpected error occurred",
+		longMessage: "There was an internal error on our servers. We've been notified and are working on fixing it."}
+	switch d.status {
+	case http.StatusTooManyRequests:
+		ae.code, ae.message, ae.longMessage = "too_many_requests", "Too many requests", "Too many requests, please try again later."
+	case http.StatusServiceUnavailable:
+		ae.code, ae.message, ae.longMessage = "service_unavailable", "Service unavailable", "The service is temporarily unavailable, please try again later."
+	}
+	if d.retryAfter > 0 && (d.status == http.StatusTooManyRequests || d.status == http.StatusServiceUnavailable) {
+		secs := int64(math.Ceil(d.retryAfter.Seconds()))
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
+	writeError(w, r, ae)
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, ae *apiError) {
+	we := wireErrorT{Message: ae.message, LongMessage: ae.longMessage, Code: ae.code}
+	if ae.param != "" {
+		we.Meta = map[string]any{"param_name": ae.param}
+	}
+	trace := w.Header().Get("Clerk-Trace-Id")
+	writeJSON(w, ae.status, mustJSON(wireErrorsT{Errors: []wireErrorT{we}, ClerkTraceID: trace}))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body ...[]byte) {
+	n := 0
+	for _, b := range body {
+		n += len(b)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(n))
+	w.WriteHeader(status)
+	for _, b := range body {
+		if _, err := w.Write(b); err != nil {
+			return // the client went away
+		}
+	}
+}
+
+var (
+	listOpen  = []byte(`{"data":[`)
+	listClose = []byte(`],"total_count":`)
+	comma     = []byte(",")
+)
+
+// writeList writes {"data":[items...],"total_count":total}.
+func writeList(w http.ResponseWriter, items [][]byte, total int) {
+	body := make([][]byte, 0, 2*len(items)+3)
+	body = append(body, listOpen)
+	for i, it := range items {
+		if i > 0 {
+			body = append(body, comma)
+		}
+		body = append(body, it)
+	}
+	body = append(body, listClose, []byte(strconv.Itoa(total)+"}"))
+	writeJSON(w, http.StatusOK, body...)
+}
+
+func (e *Emulator) getJWKS(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, e.jwksJSON)
+}
+
+// paging parses limit (1..500, default 10) and offset (>= 0).
+func paging(q url.Values) (limit, offset int, ae *apiError) {
+	limit = defaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, 0, errParam("form_param_format_invalid", "limit", "limit must be an integer")
+		}
+		if n < 1 || n > maxLimit {
+			return 0, 0, errParam("form_param_value_invalid", "limit", "limit must be between 1 and 500")
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, 0, errParam("form_param_format_invalid", "offset", "offset must be an integer")
+		}
+		if n < 0 {
+			return 0, 0, errParam("form_param_value_invalid", "offset", "offset must be greater than or equal to 0")
+		}
+		offset = n
+	}
+	return limit, offset, nil
+}
+
+// order is a parsed order_by: a field and a direction.
+type order struct {
+	field string
+	desc  bool
+}
+
+func (o order) String() string {
+	if o.desc {
+		return "-" + o.field
+	}
+	return "+" + o.field
+}
+
+// parseOrder parses order_by ("field", "+field" or "-field"; "" -> -created_at).
+func parseOrder(v string, fields []string) (order, *apiError) {
+	if v == "" {
+		return order{"created_at", true}, nil
+	}
+	o := order{field: v}
+	switch v[0] {
+	case '-':
+		o = order{v[1:], true}
+	case '+', ' ': // an unescaped "+" in a query string arrives as a space
+		o.field = v[1:]
+	}
+	if !slices.Contains(fields, o.field) {
+		return order{}, errParam("form_param_value_invalid", "order_by",
+			"order_by must be one of "+strings.Join(fields, ", ")+", optionally prefixed with + or -")
+	}
+	return o, nil
+}
+
+// sortKey is one value to order by: a number, a string, or null. Null sorts
+// after every value ascending and before every value descending, as in
+// PostgreSQL.
+type sortKey struct {
+	null bool
+	n    int64
+	s    string
+}
+
+func compareKeys(a, b sortKey) int {
+	switch {
+	case a.null && b.null:
+		return 0
+	case a.null:
+		return 1
+	case b.null:
+		return -1
+	}
+	if c := cmp.Compare(a.n, b.n); c != 0 {
+		return c
+	}
+	return strings.Compare(a.s, b.s)
+}
+
+func strKey(p *string) sortKey {
+	if p == nil {
+		return sortKey{null: true}
+	}
+	return sortKey{s: *p}
+}
+
+func intKey(p *int64) sortKey {
+	if p == nil {
+		return sortKey{null: true}
+	}
+	return sortKey{n: *p}
+}
+
+func userKey(u *userRec, field string) sortKey {
+	switch field {
+	case "created_at":
+		return sortKey{n: u.u.CreatedAt}
+	case "updated_at":
+		return sortKey{n: u.u.UpdatedAt}
+	case "email_address":
+		if u.primary == "" {
+			return sortKey{null: true}
+		}
+		return sortKey{s: u.primary}
+	case "first_name":
+		return strKey(u.u.FirstName)
+	case "last_name":
+		return strKey(u.u.LastName)
+	case "username":
+		return strKey(u.u.Username)
+	case "last_active_at":
+		return intKey(u.u.LastActiveAt)
+	case "last_sign_in_at":
+		return intKey(u.u.LastSignInAt)
+	}
+	return sortKey{null: true} // phone_number, web3wallet: the emulator's users have none
+}
+
+var (
+	userOrderFields       = []string{"created_at", "updated_at", "email_address", "web3wallet", "first_name", "last_name", "phone_number", "username", "last_active_at", "last_sign_in_at"}
+	membershipOrderFields = []string{"created_at", "updated_at", "email_address", "phone_number", "first_name", "last_name", "username"}
+	invitationOrderFields = []string{"created_at", "email_address"}
+)
+
+// sortBy sorts recs by key, ties broken by id; descending reverses both.
+func sortBy[T any](recs []T, o order, key func(T) sortKey, id func(T) string) {
+	keys := make(map[string]sortKey, len(recs))
+	for _, r := range recs {
+		keys[id(r)] = key(r)
+	}
+	slices.SortFunc(recs, func(a, b T) int {
+		c := compareKeys(keys[id(a)], keys[id(b)])
+		if c == 0 {
+			c = strings.Compare(id(a), id(b))
+		}
+		if o.desc {
+			return -c
+		}
+		return c
+	})
+}
+
+// userView returns the listed (not hidden) users in order o. Callers hold
+// the read lock; the slice is shared and must not be modified.
+func (st *state) userView(o order) []*userRec {
+	k := o.String()
+	st.cacheMu.Lock()
+	v, ok := st.userViews[k]
+	st.cacheMu.Unlock()
+	if ok {
+		return v
+	}
+	v = make([]*userRec, 0, len(st.userOrder))
+	for _, ur := range st.userOrder {
+		if !st.hidden[ur.u.ID] {
+			v = append(v, ur)
+		}
+	}
+	sortBy(v, o, func(u *userRec) sortKey { return userKey(u, o.field) }, func(u *userRec) string { return u.u.ID })
+	st.cacheMu.Lock()
+	st.userViews[k] = v
+	st.cacheMu.Unlock()
+	return v
+}
+
+// memView returns the memberships of or in order o, with the same rules as userView.
+func (st *state) memView(or *orgRec, o order) []*memRec {
+	k := or.o.ID + " " + o.String()
+	st.cacheMu.Lock()
+	v, ok := st.memViews[k]
+	st.cacheMu.Unlock()
+	if ok {
+		return v
+	}
+	v = slices.Clone(or.members)
+	sortBy(v, o, func(m *memRec) sortKey {
+		switch o.field {
+		case "created_at":
+			return sortKey{n: m.m.CreatedAt}
+		case "updated_at":
+			return sortKey{n: m.m.UpdatedAt}
+		}
+		return userKey(m.user, o.field)
+	}, func(m *memRec) string { return m.m.ID })
+	st.cacheMu.Lock()
+	st.memViews[k] = v
+	st.cacheMu.Unlock()
+	return v
+}
+
+// idSet is a +/- list of ids: include any of inc (when non-empty), exclude all of exc.
+type idSet struct {
+	inc, exc map[string]bool
+}
+
+func (s *idSet) any() bool { return len(s.inc) > 0 || len(s.exc) > 0 }
+
+func parseIDSet(vals []string) idSet {
+	var s idSet
+	for _, v := range vals {
+		if rest, ok := strings.CutPrefix(v, "-"); ok {
+			if s.exc == nil {
+				s.exc = map[string]bool{}
+			}
+			s.exc[rest] = true
+			continue
+		}
+		v = strings.TrimPrefix(strings.TrimPrefix(v, " "), "+")
+		if s.inc == nil {
+			s.inc = map[string]bool{}
+		}
+		s.inc[v] = true
+	}
+	return s
+}
+
+// matches reports whether ids (the values of one record) satisfy s.
+func (s *idSet) matches(ids ...string) bool {
+	if len(s.inc) > 0 && !slices.ContainsFunc(ids, func(id string) bool { return s.inc[id] }) {
+		return false
+	}
+	return !slices.ContainsFunc(ids, func(id string) bool { return s.exc[id] })
+}
+
+// userFilter holds the user filters shared by GET /v1/users, /v1/users/count
+// and the memberships list.
+type userFilter struct {
+	orgs, users                    idSet
+	emails, usernames, externalIDs map[string]bool
+	impossible                     bool // phone_number / web3_wallet given: no user has one
+	query, emailQuery, usernameQuery, nameQuery string
+	banned                         *bool
+	createdBefore, createdAfter    *int64
+	signInBefore, signInAfter      *int64
+	activeBefore, activeAfter      *int64
+}
+
+func parseUserFilter(q url.Values) (*userFilter, *apiError) {
+	f := &userFilter{}
+	for _, p := range []string{"email_address", "phone_number", "external_id", "username", "web3_wallet", "user_id", "organization_id", "role"} {
+		if len(q[p]) > maxFilterValues {
+			return nil, errParam("form_param_value_invalid", p, fmt.Sprintf("%s accepts up to %d values", p, maxFilterValues))
+		}
+	}
+	f.orgs = parseIDSet(q["organization_id"])
+	f.users = parseIDSet(q["user_id"])
+	f.emails = lowerSet(q["email_address"])
+	f.usernames = lowerSet(q["username"])
+	f.externalIDs = lowerSet(q["external_id"])
+	f.impossible = len(q["phone_number"]) > 0 || len(q["web3_wallet"]) > 0 || q.Get("phone_number_query") != ""
+	f.query = strings.ToLower(q.Get("query"))
+	f.emailQuery = strings.ToLower(q.Get("email_address_query"))
+	f.usernameQuery = strings.ToLower(q.Get("username_query"))
+	f.nameQuery = strings.ToLower(q.Get("name_query"))
+	if v := q.Get("banned"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, errParam("form_param_format_invalid", "banned", "banned must be true or false")
+		}
+		f.banned = &b
+	}
+	ints := []struct {
+		name string
+		dst  **int64
+	}{
+		{"created_at_before", &f.createdBefore}, {"created_at_after", &f.createdAfter},
+		{"last_sign_in_at_before", &f.signInBefore}, {"last_sign_in_at_after", &f.signInAfter},
+		{"last_active_at_before", &f.activeBefore}, {"last_active_at_after", &f.activeAfter},
+		{"last_active_at_since", &f.activeAfter},
+	}
+	for _, p := range ints {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, errParam("form_param_format_invalid", p.name, p.name+" must be a Unix timestamp in milliseconds")
+			}
+			*p.dst = &n
+		}
+	}
+	return f, nil
+}
+
+func lowerSet(vals []string) map[string]bool {
+	if len(vals) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		m[strings.ToLower(v)] = true
+	}
+	return m
+}
+
+func (f *userFilter) match(ur *userRec) bool {
+	u := &ur.u
+	if f.impossible {
+		return false
+	}
+	if f.orgs.any() && !f.orgs.matches(ur.orgs...) {
+		return false
+	}
+	if f.users.any() && !f.users.matches(u.ID) {
+		return false
+	}
+	if f.emails != nil && !slices.ContainsFunc(u.EmailAddresses, func(e EmailAddress) bool { return f.emails[strings.ToLower(e.EmailAddress)] }) {
+		return false
+	}
+	if f.usernames != nil && (u.Username == nil || !f.usernames[strings.ToLower(*u.Username)]) {
+		return false
+	}
+	if f.externalIDs != nil && (u.ExternalID == nil || !f.externalIDs[strings.ToLower(*u.ExternalID)]) {
+		return false
+	}
+	if f.query != "" && !strings.Contains(ur.search, f.query) {
+		return false
+	}
+	if f.emailQuery != "" && !slices.ContainsFunc(u.EmailAddresses, func(e EmailAddress) bool {
+		return strings.Contains(strings.ToLower(e.EmailAddress), f.emailQuery)
+	}) {
+		return false
+	}
+	if f.usernameQuery != "" && (u.Username == nil || !strings.Contains(strings.ToLower(*u.Username), f.usernameQuery)) {
+		return false
+	}
+	if f.nameQuery != "" {
+		name := strings.ToLower(deref(u.FirstName) + " " + deref(u.LastName))
+		if !strings.Contains(name, f.nameQuery) {
+			return false
+		}
+	}
+	if f.banned != nil && u.Banned != *f.banned {
+		return false
+	}
+	return inRange(&u.CreatedAt, f.createdAfter, f.createdBefore) &&
+		inRange(u.LastSignInAt, f.signInAfter, f.signInBefore) &&
+		inRange(u.LastActiveAt, f.activeAfter, f.activeBefore)
+}
+
+// inRange reports whether v is strictly between after and before (each
+// optional); a null v matches only when neither bound is set.
+func inRange(v, after, before *int64) bool {
+	if after == nil && before == nil {
+		return true
+	}
+	if v == nil {
+		return false
+	}
+	return (after == nil || *v > *after) && (before == nil || *v < *before)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, offset, ae := paging(q)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	o, ae := parseOrder(q.Get("order_by"), userOrderFields)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	f, ae := parseUserFilter(q)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	after := q.Get("starting_after")
+	if after != "" && o.field != "created_at" {
+		writeError(w, r, errParam("form_param_value_invalid", "starting_after", "starting_after requires ordering by created_at"))
+		return
+	}
+	if after != "" && offset != 0 {
+		writeError(w, r, errParam("form_param_value_invalid", "starting_after", "starting_after cannot be combined with a non-zero offset"))
+		return
+	}
+
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	view := e.st.userView(o)
+	if after != "" {
+		i := slices.IndexFunc(view, func(u *userRec) bool { return u.u.ID == after })
+		if i < 0 {
+			writeError(w, r, errParam("form_param_value_invalid", "starting_after", "starting_after must be the id of a listed user"))
+			return
+		}
+		view = view[i+1:]
+	}
+	items := make([][]byte, 0, limit)
+	skipped := 0
+	for _, ur := range view {
+		if len(items) == limit {
+			break
+		}
+		if !f.match(ur) {
+			continue
+		}
+		if skipped < offset {
+			skipped++
+			continue
+		}
+		items = append(items, ur.json)
+	}
+	body := make([][]byte, 0, 2*len(items)+1)
+	body = append(body, []byte("["))
+	for i, it := range items {
+		if i > 0 {
+			body = append(body, comma)
+		}
+		body = append(body, it)
+	}
+	body = append(body, []byte("]"))
+	writeJSON(w, http.StatusOK, body...)
+}
+
+func (e *Emulator) countUsers(w http.ResponseWriter, r *http.Request) {
+	f, ae := parseUserFilter(r.URL.Query())
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	e.mu.RLock()
+	n := 0
+	for _, ur := range e.st.userView(order{"created_at", true}) {
+		if f.match(ur) {
+			n++
+		}
+	}
+	e.mu.RUnlock()
+	writeJSON(w, http.StatusOK, []byte(`{"object":"total_count","total_count":`+strconv.Itoa(n)+"}"))
+}
+
+func (e *Emulator) getUser(w http.ResponseWriter, r *http.Request) {
+	e.mu.RLock()
+	ur := e.st.users[r.PathValue("id")]
+	var body []byte
+	if ur != nil {
+		body = ur.json
+	}
+	e.mu.RUnlock()
+	if body == nil {
+		writeError(w, r, errNotFound())
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (e *Emulator) listMemberships(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, offset, ae := paging(q)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	o, ae := parseOrder(q.Get("order_by"), membershipOrderFields)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	f, ae := parseUserFilter(q)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	var roles map[string]bool
+	if rs := q["role"]; len(rs) > 0 {
+		roles = make(map[string]bool, len(rs))
+		for _, r := range rs {
+			roles[r] = true
+		}
+	}
+
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	or := e.st.orgs[r.PathValue("id")]
+	if or == nil {
+		writeError(w, r, errNotFound())
+		return
+	}
+	items := make([][]byte, 0, limit)
+	total := 0
+	for _, mr := range e.st.memView(or, o) {
+		if roles != nil && !roles[mr.m.Role] {
+			continue
+		}
+		if !f.match(mr.user) {
+			continue
+		}
+		if total >= offset && len(items) < limit {
+			items = append(items, mr.json)
+		}
+		total++
+	}
+	writeList(w, items, total)
+}
+
+func (e *Emulator) listInvitations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, offset, ae := paging(q)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	o, ae := parseOrder(q.Get("order_by"), invitationOrderFields)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	statuses := map[string]bool{}
+	for _, s := range q["status"] {
+		if !slices.Contains([]string{"pending", "accepted", "revoked", "expired"}, s) {
+			writeError(w, r, errParam("form_param_value_invalid", "status", "status must be one of pending, accepted, revoked, expired"))
+			return
+		}
+		statuses[s] = true
+	}
+	email := strings.ToLower(q.Get("email_address"))
+
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	id := r.PathValue("id")
+	if e.st.orgs[id] == nil {
+		writeError(w, r, errNotFound())
+		return
+	}
+	var invs []*Invitation
+	for i := range e.st.invites[id] {
+		inv := &e.st.invites[id][i]
+		if (len(statuses) == 0 || statuses[inv.Status]) && (email == "" || strings.ToLower(inv.EmailAddress) == email) {
+			invs = append(invs, inv)
+		}
+	}
+	sortBy(invs, o, func(inv *Invitation) sortKey {
+		if o.field == "email_address" {
+			return sortKey{s: inv.EmailAddress}
+		}
+		return sortKey{n: inv.CreatedAt}
+	}, func(inv *Invitation) string { return inv.ID })
+	total := len(invs)
+	invs = invs[min(offset, total):min(offset+limit, total)]
+	items := make([][]byte, len(invs))
+	for i, inv := range invs {
+		var inviter *User
+		if inv.InviterID != nil {
+			if ur := e.st.users[*inv.InviterID]; ur != nil {
+				inviter = &ur.u
+			}
+		}
+		items[i] = mustJSON(wireInvitation(inv, inviter))
+	}
+	writeList(w, items, total)
+}
+
+// decodeBody decodes a JSON object body into fields, rejecting unknown
+// fields (allowed lists the known ones). Metadata numbers stay exact.
+func decodeBody(r *http.Request, allowed ...string) (map[string]json.RawMessage, *apiError) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBodyBytes+1))
+	if err != nil || len(raw) > maxRequestBodyBytes {
+		return nil, errParam("form_param_value_invalid", "body", "the request body is too large or unreadable")
+	}
+	var fields map[string]json.RawMessage
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, errParam("form_param_format_invalid", "body", "the request body must be a JSON object")
+		}
+	}
+	for k := range fields {
+		if !slices.Contains(allowed, k) {
+			return nil, errParam("form_param_unknown", k, k+" is not a recognized parameter")
+		}
+	}
+	return fields, nil
+}
+
+func (e *Emulator) patchUserMetadata(w http.ResponseWriter, r *http.Request) {
+	fields, ae := decodeBody(r, "public_metadata", "private_metadata", "unsafe_metadata")
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	patches := map[string]map[string]any{}
+	for k, raw := range fields {
+		if string(raw) == "null" {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			writeError(w, r, errParam("form_param_format_invalid", k, k+" must be a JSON object"))
+			return
+		}
+		patches[k] = m
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ur := e.st.users[r.PathValue("id")]
+	if ur == nil {
+		writeError(w, r, errNotFound())
+		return
+	}
+	u := ur.u.clone()
+	for k, dst := range map[string]*map[string]any{"public_metadata": &u.PublicMetadata, "private_metadata": &u.PrivateMetadata, "unsafe_metadata": &u.UnsafeMetadata} {
+		p, ok := patches[k]
+		if !ok {
+			continue
+		}
+		*dst = deepMerge(*dst, p)
+		if b, _ := json.Marshal(*dst); len(b) > maxMetadataBytes {
+			writeError(w, r, errParam("form_param_value_invalid", k, fmt.Sprintf("%s must not exceed %d bytes", k, maxMetadataBytes)))
+			return
+		}
+	}
+	if len(patches) > 0 {
+		u.UpdatedAt = time.Now().UnixMilli()
+		ur.u = u
+		e.st.reencodeUser(ur)
+		e.st.invalidate()
+	}
+	writeJSON(w, http.StatusOK, ur.json)
+}
+
+// deepMerge merges patch into dst (a copy is returned): nested objects merge,
+// null values delete keys, anything else replaces.
+func deepMerge(dst, patch map[string]any) map[string]any {
+	out := cloneMap(dst)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(out, k)
+		case map[string]any:
+			cur, _ := out[k].(map[string]any)
+			out[k] = deepMerge(cur, pv)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (e *Emulator) updateMembership(w http.ResponseWriter, r *http.Request) {
+	fields, ae := decodeBody(r, "role")
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	var role string
+	if raw, ok := fields["role"]; !ok || json.Unmarshal(raw, &role) != nil || role == "" {
+		writeError(w, r, errParam("form_param_missing", "role", "role must be included"))
+		return
+	}
+	if !strings.HasPrefix(role, "org:") {
+		writeError(w, r, errParam("form_param_value_invalid", "role", "role must be an organization role key such as org:member"))
+		return
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	or := e.st.orgs[r.PathValue("id")]
+	var mr *memRec
+	if or != nil {
+		mr = or.byUser[r.PathValue("user_id")]
+	}
+	if mr == nil {
+		writeError(w, r, errNotFound())
+		return
+	}
+	if mr.m.Role != role {
+		mr.m.Role, mr.m.RoleName, mr.m.Permissions = role, roleName(role), RolePermissions(role)
+		mr.m.UpdatedAt = time.Now().UnixMilli()
+		mr.json = encodeMembership(mr)
+		e.st.invalidate()
+	}
+	writeJSON(w, http.StatusOK, mr.json)
+}
+
+func (e *Emulator) deleteMembership(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	mr, ok := e.st.removeMembership(r.PathValue("id"), r.PathValue("user_id"))
+	if !ok {
+		writeError(w, r, errNotFound())
+		return
+	}
+	e.st.invalidate()
+	writeJSON(w, http.StatusOK, mr.json)
+}
