@@ -230,7 +230,7 @@ type state struct {
 	hidden    map[string]bool
 	invites   map[string][]Invitation // by organization
 
-	cacheMu sync.Mutex // guards the sorted-view caches below (filled under the read lock)
+	cacheMu   sync.Mutex // guards the sorted-view caches below (filled under the read lock)
 	userViews map[string][]*userRec
 	memViews  map[string][]*memRec // key: orgID + " " + order
 }

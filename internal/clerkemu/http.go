@@ -413,14 +413,14 @@ func (s *idSet) matches(ids ...string) bool {
 // userFilter holds the user filters shared by GET /v1/users, /v1/users/count
 // and the memberships list.
 type userFilter struct {
-	orgs, users                    idSet
-	emails, usernames, externalIDs map[string]bool
-	impossible                     bool // phone_number / web3_wallet given: no user has one
+	orgs, users                                 idSet
+	emails, usernames, externalIDs              map[string]bool
+	impossible                                  bool // phone_number / web3_wallet given: no user has one
 	query, emailQuery, usernameQuery, nameQuery string
-	banned                         *bool
-	createdBefore, createdAfter    *int64
-	signInBefore, signInAfter      *int64
-	activeBefore, activeAfter      *int64
+	banned                                      *bool
+	createdBefore, createdAfter                 *int64
+	signInBefore, signInAfter                   *int64
+	activeBefore, activeAfter                   *int64
 }
 
 func parseUserFilter(q url.Values) (*userFilter, *apiError) {
