@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -82,7 +84,7 @@ func toMetadataCondition(raw map[string]any, path string) (directory.MetadataCon
 	p, _ := raw["path"].(string)
 	c.Path = p
 	if s, ok := raw["source"]; ok && s != nil {
-		str, _ := s.(string)
+		str := fmt.Sprint(s) // a string, or the enum value gqlgen filled in as the default
 		switch model.MetadataSource(str) {
 		case model.MetadataSourceUser:
 			c.Source = directory.MetadataUser
@@ -107,9 +109,16 @@ func toMetadataCondition(raw map[string]any, path string) (directory.MetadataCon
 		c.Op = op
 		switch op {
 		case directory.OpEquals, directory.OpIncludes:
-			c.Value = v
+			val, err := jsonValue(v)
+			if err != nil {
+				return c, directory.Errorf(directory.CodeBadUserInput, "%s.%s: %v", path, name, err)
+			}
+			c.Value = val
 		case directory.OpIn:
-			list, _ := v.([]any)
+			list, err := jsonList(v)
+			if err != nil {
+				return c, directory.Errorf(directory.CodeBadUserInput, "%s.in: %v", path, err)
+			}
 			c.Values = list
 		case directory.OpExists:
 			b, _ := v.(bool)
@@ -136,4 +145,47 @@ func toOrder(in *model.OrgUserOrder) directory.Order {
 		return directory.Order{Field: directory.OrderEmail, Direction: directory.Asc}
 	}
 	return directory.Order{Field: directory.OrderField(in.Field), Direction: directory.Direction(in.Direction)}
+}
+
+// jsonValue turns a JSON scalar argument (raw JSON from scalar.UnmarshalJSON)
+// into a decoded value; numbers stay exact as json.Number.
+func jsonValue(v any) (any, error) {
+	raw, ok := v.(json.RawMessage)
+	if !ok {
+		return v, nil
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("invalid JSON value")
+	}
+	return out, nil
+}
+
+// jsonList decodes the elements of a [JSON!] argument.
+func jsonList(v any) ([]any, error) {
+	var items []any
+	switch list := v.(type) {
+	case []json.RawMessage:
+		for _, e := range list {
+			items = append(items, e)
+		}
+	case []any:
+		items = list
+	default:
+		return nil, fmt.Errorf("expected a list of JSON values")
+	}
+	out := make([]any, len(items))
+	for i, e := range items {
+		val, err := jsonValue(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = val
+	}
+	return out, nil
 }

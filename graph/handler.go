@@ -37,7 +37,7 @@ type Options struct {
 const (
 	// DefaultComplexityLimit admits one orgUsers(first: 1000) page with every
 	// field on both nodes and edges, and rejects multiples of it.
-	DefaultComplexityLimit = 50_000
+	DefaultComplexityLimit  = 50_000
 	DefaultParserTokenLimit = 5_000
 )
 

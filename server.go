@@ -1,0 +1,438 @@
+// Command orgusers serves the org-users API: GraphQL (POST/GET /graphql) and
+// the legacy REST endpoint (GET /api/organization/users) over Clerk.
+//
+//	go run .                 serve against Clerk (CLERK_SECRET_KEY required)
+//	go run . -demo           serve against an in-process Clerk emulator, no account needed
+//	go run . clerk-emulator  run the Clerk emulator alone
+//
+// Configuration comes from the environment; see README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orgusers/orgusers/graph"
+	"github.com/orgusers/orgusers/internal/auth"
+	"github.com/orgusers/orgusers/internal/cache"
+	"github.com/orgusers/orgusers/internal/clerkemu"
+	"github.com/orgusers/orgusers/internal/clerksource"
+	"github.com/orgusers/orgusers/internal/directory"
+	"github.com/orgusers/orgusers/internal/graphiql"
+	"github.com/orgusers/orgusers/internal/rest"
+)
+
+// DefaultAPIURL is Clerk's Backend API.
+const DefaultAPIURL = "https://api.clerk.com"
+
+// maxBodyBytes bounds a GraphQL request body.
+const maxBodyBytes = 1 << 20
+
+// exampleQuery is what GraphiQL opens with in demo mode.
+const exampleQuery = `# Members of your active organization. Try filters such as
+#   filter: {metadata: [{path: "department", equals: "Engineering"}]}
+#   filter: {signInStatus: NEVER_SIGNED_IN}
+query Members {
+  orgUsers(first: 10, orderBy: {field: EMAIL, direction: ASC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      email
+      firstName
+      lastName
+      role
+      lastSignInAt
+      publicMetadata
+    }
+  }
+}
+`
+
+// Config is the server's configuration, read from the environment by LoadConfig.
+type Config struct {
+	Port              int
+	SecretKey         string
+	APIURL            string // including /v1
+	AuthorizedParties []string
+	JWTKeyPEM         string
+	Introspection     bool
+	CacheTTL          time.Duration
+	CacheMaxStale     time.Duration
+	CacheMaxOrgs      int
+	RateLimit         int
+	Demo              bool
+	DemoData          string
+}
+
+// LoadConfig reads the configuration from getenv and the command-line args.
+// Every bad value is an error naming the variable or flag.
+func LoadConfig(args []string, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("orgusers", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	demo := fs.Bool("demo", false, "serve against an in-process Clerk emulator with generated data (no Clerk account needed)")
+	demoData := fs.String("demo-data", "", "with -demo: load the emulator's dataset from this JSON file")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%v (flags: -demo, -demo-data FILE; subcommand: clerk-emulator)", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (flags: -demo, -demo-data FILE; subcommand: clerk-emulator)", fs.Arg(0))
+	}
+	c := Config{Demo: *demo, DemoData: *demoData}
+	if c.DemoData != "" && !c.Demo {
+		return Config{}, errors.New("-demo-data needs -demo")
+	}
+	var err error
+	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	if c.Port, err = intEnv(env, "PORT", 8080, 0, 65535); err != nil {
+		return Config{}, err
+	}
+	c.SecretKey = env("CLERK_SECRET_KEY")
+	if !c.Demo && c.SecretKey == "" {
+		return Config{}, errors.New("CLERK_SECRET_KEY is not set: set it to your Clerk instance's secret key (sk_live_... or sk_test_...), or run with -demo to try the server against a local Clerk emulator")
+	}
+	raw := env("CLERK_API_URL")
+	if raw == "" {
+		raw = DefaultAPIURL
+	}
+	if c.APIURL, err = NormalizeAPIURL(raw); err != nil {
+		return Config{}, fmt.Errorf("CLERK_API_URL: %v", err)
+	}
+	for _, p := range strings.Split(env("CLERK_AUTHORIZED_PARTIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if u, err := url.Parse(p); err != nil || u.Scheme == "" || u.Host == "" {
+				return Config{}, fmt.Errorf("CLERK_AUTHORIZED_PARTIES: %q is not an origin such as https://app.example.com", p)
+			}
+			c.AuthorizedParties = append(c.AuthorizedParties, p)
+		}
+	}
+	c.JWTKeyPEM = getenv("CLERK_JWT_KEY")
+	if c.Introspection, err = boolEnv(env, "GRAPHQL_INTROSPECTION", false); err != nil {
+		return Config{}, err
+	}
+	if c.CacheTTL, err = durationEnv(env, "CACHE_TTL", cache.DefaultTTL); err != nil {
+		return Config{}, err
+	}
+	if c.CacheMaxStale, err = durationEnv(env, "CACHE_MAX_STALE", cache.DefaultMaxStale); err != nil {
+		return Config{}, err
+	}
+	if c.CacheMaxOrgs, err = intEnv(env, "CACHE_MAX_ORGS", cache.DefaultMaxOrgs, 1, 1<<20); err != nil {
+		return Config{}, err
+	}
+	if c.RateLimit, err = intEnv(env, "CLERK_RATE_LIMIT", 900, 1, 1<<20); err != nil {
+		return Config{}, err
+	}
+	if c.Demo {
+		c.Introspection = true
+	}
+	return c, nil
+}
+
+// NormalizeAPIURL returns the Backend API base with /v1 appended when raw has
+// no path, as Clerk's other SDKs do: "https://api.clerk.com" and
+// "http://127.0.0.1:4000/v1" both work.
+func NormalizeAPIURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http(s) URL", raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/v1"
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u.String(), nil
+}
+
+func intEnv(env func(string) string, name string, def, lo, hi int) (int, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s: %q is not a whole number in %d..%d", name, v, lo, hi)
+	}
+	return n, nil
+}
+
+func boolEnv(env func(string) string, name string, def bool) (bool, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not true or false", name, v)
+	}
+	return b, nil
+}
+
+func durationEnv(env func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration such as 30s or 10m", name, v)
+	}
+	return d, nil
+}
+
+// App is the wired server: its HTTP handler and what must be closed.
+type App struct {
+	Handler http.Handler
+	Cache   *cache.Cache
+	closers []func()
+}
+
+// Close stops background work.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// Extras are the demo-only parts of the wiring.
+type Extras struct {
+	// DemoTokens, when non-nil, is served at GET /demo/tokens and prefilled in GraphiQL.
+	DemoTokens *clerkemu.DemoTokens
+	// HTTPClient is used for every Clerk call; nil means a default client.
+	HTTPClient *http.Client
+}
+
+// NewApp wires the layers: auth -> transports -> directory service -> cache -> Clerk.
+func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
+	verifier, err := auth.NewVerifier(auth.Config{
+		APIURL:            cfg.APIURL,
+		SecretKey:         cfg.SecretKey,
+		HTTPClient:        x.HTTPClient,
+		JWTKeyPEM:         cfg.JWTKeyPEM,
+		AuthorizedParties: cfg.AuthorizedParties,
+		Logger:            logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session verification: %w", err)
+	}
+	repo, err := clerksource.New(clerksource.Config{
+		APIURL:     cfg.APIURL,
+		SecretKey:  cfg.SecretKey,
+		HTTPClient: x.HTTPClient,
+		RateLimit:  cfg.RateLimit,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clerk repository: %w", err)
+	}
+	snapshots := cache.New(repo, cache.Config{
+		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, Logger: logger,
+	})
+	svc := &directory.Service{Source: snapshots}
+
+	gql := graph.NewHandler(graph.Options{Directory: svc, Introspection: cfg.Introspection, Logger: logger})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.Handle("/graphql", verifier.Middleware(limitBody(gql, maxBodyBytes)))
+	mux.Handle(rest.Path, verifier.Middleware(&rest.Handler{Directory: svc, Logger: logger}))
+	mux.Handle("GET "+rest.OpenAPIPath, rest.OpenAPIHandler())
+	if cfg.Introspection {
+		gcfg := graphiql.Config{Endpoint: "/graphql", Title: "orgusers GraphiQL", DefaultQuery: exampleQuery}
+		if x.DemoTokens != nil {
+			gcfg.Headers = map[string]string{"Authorization": "Bearer " + x.DemoTokens.Admin}
+		}
+		page := graphiql.Handler(gcfg)
+		mux.Handle("GET /{$}", page)
+		mux.Handle("GET "+graphiql.AssetPrefix, page)
+	}
+	if x.DemoTokens != nil {
+		body, _ := json.Marshal(map[string]string{"admin": x.DemoTokens.Admin, "member": x.DemoTokens.Member, "noOrg": x.DemoTokens.NoOrg})
+		mux.HandleFunc("GET /demo/tokens", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = w.Write(body)
+		})
+	}
+	return &App{Handler: mux, Cache: snapshots, closers: []func(){snapshots.Close}}, nil
+}
+
+// limitBody bounds the request body: a declared length over n is refused with
+// 413; an undeclared one fails to read past n.
+func limitBody(next http.Handler, n int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			http.Error(w, fmt.Sprintf("request body over %d bytes", n), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// demoTokenTTL is how long the demo banner's tokens stay valid.
+const demoTokenTTL = 7 * 24 * time.Hour
+
+// startEmulator serves a Clerk emulator on a loopback listener.
+func startEmulator(addr, dataFile string) (*clerkemu.Emulator, *http.Server, string, error) {
+	opts := clerkemu.Options{}
+	if dataFile != "" {
+		f, err := os.Open(dataFile)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("-demo-data: %w", err)
+		}
+		opts.Data, err = clerkemu.LoadDataset(f)
+		f.Close()
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("-demo-data %s: %w", dataFile, err)
+		}
+	}
+	emu, err := clerkemu.New(opts)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("clerk emulator: %w", err)
+	}
+	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return emu, srv, "http://" + ln.Addr().String() + "/v1", nil
+}
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "clerk-emulator" {
+		err = runEmulator(ctx, os.Args[2:], os.Stdout)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, logger)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orgusers:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer, logger *slog.Logger) error {
+	cfg, err := LoadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	var x Extras
+	if cfg.Demo {
+		emu, emuSrv, apiURL, err := startEmulator("127.0.0.1:0", cfg.DemoData)
+		if err != nil {
+			return err
+		}
+		defer emuSrv.Close()
+		cfg.APIURL, cfg.SecretKey, cfg.JWTKeyPEM = apiURL, emu.SecretKey(), ""
+		tokens, err := emu.DemoTokens(demoTokenTTL)
+		if err != nil {
+			return err
+		}
+		x.DemoTokens = &tokens
+	}
+	app, err := NewApp(cfg, x, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	base := "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	if x.DemoTokens != nil {
+		printDemoBanner(out, base, cfg.APIURL, *x.DemoTokens)
+	} else {
+		fmt.Fprintf(out, "orgusers listening on %s (GraphQL at %s/graphql)\n", base, base)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func printDemoBanner(out io.Writer, base, apiURL string, t clerkemu.DemoTokens) {
+	fmt.Fprintf(out, `orgusers demo mode: serving against a local Clerk emulator (generated data, no Clerk account).
+
+  GraphiQL        %[1]s/            (opens with the admin token filled in)
+  GraphQL         %[1]s/graphql
+  REST            %[1]s/api/organization/users
+  Demo tokens     %[1]s/demo/tokens
+  Clerk emulator  %[2]s
+
+Bearer tokens (demo only, valid 7 days):
+  admin   %[3]s
+  member  %[4]s
+  no org  %[5]s
+
+Try:
+  curl -s %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+    -d '{"query":"{ orgUsers(first: 3) { totalCount nodes { email role publicMetadata } } }"}'
+`, base, apiURL, t.Admin, t.Member, t.NoOrg)
+}
+
+// runEmulator runs the Clerk emulator alone until ctx is done.
+func runEmulator(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("clerk-emulator", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:4000", "listen address")
+	data := fs.String("data", "", "load the dataset from this JSON file instead of the generated one")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	emu, srv, apiURL, err := startEmulator(*addr, *data)
+	if err != nil {
+		return err
+	}
+	tokens, err := emu.DemoTokens(demoTokenTTL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, `Clerk Backend API emulator
+  CLERK_API_URL=%s
+  CLERK_SECRET_KEY=%s
+Session tokens (valid 7 days):
+  admin   %s
+  member  %s
+  no org  %s
+`, apiURL, emu.SecretKey(), tokens.Admin, tokens.Member, tokens.NoOrg)
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,489 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgusers/orgusers/internal/clerkemu"
+)
+
+// stack is the real server, on loopback, wired to a Clerk emulator on loopback.
+type stack struct {
+	emu    *clerkemu.Emulator
+	app    *App
+	url    string
+	tokens clerkemu.DemoTokens
+}
+
+// newStack starts an emulator with data (nil: the default dataset) and the
+// server against it through the real clerk-sdk-go client.
+func newStack(t *testing.T, data *clerkemu.Dataset, mutate func(*Config)) *stack {
+	t.Helper()
+	emu, err := clerkemu.New(clerkemu.Options{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(emu.Handler())
+	t.Cleanup(upstream.Close)
+	cfg, err := LoadConfig(nil, func(name string) string {
+		return map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL}[name]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	srv := httptest.NewServer(app.Handler)
+	t.Cleanup(srv.Close)
+	tokens, err := emu.DemoTokens(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{emu: emu, app: app, url: srv.URL, tokens: tokens}
+}
+
+type gqlResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Path       []any          `json:"path"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+func (r gqlResponse) codes() []string {
+	var out []string
+	for _, e := range r.Errors {
+		c, _ := e.Extensions["code"].(string)
+		out = append(out, c)
+	}
+	return out
+}
+
+// graphql posts a query and returns the decoded response and its raw body.
+func (s *stack) graphql(t *testing.T, token, query string, vars map[string]any) (gqlResponse, []byte) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out gqlResponse
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("status %d, body %s: %v", resp.StatusCode, raw, err)
+	}
+	return out, raw
+}
+
+const allFields = `id email firstName lastName username imageUrl lastSignInAt publicMetadata createdAt role roleName membershipMetadata joinedAt lastActiveAt banned`
+
+type node struct {
+	ID                 string          `json:"id"`
+	Email              *string         `json:"email"`
+	FirstName          *string         `json:"firstName"`
+	LastSignInAt       *string         `json:"lastSignInAt"`
+	Role               string          `json:"role"`
+	PublicMetadata     json.RawMessage `json:"publicMetadata"`
+	MembershipMetadata json.RawMessage `json:"membershipMetadata"`
+}
+
+type connection struct {
+	OrgUsers struct {
+		TotalCount int    `json:"totalCount"`
+		Nodes      []node `json:"nodes"`
+		PageInfo   struct {
+			HasNextPage bool    `json:"hasNextPage"`
+			EndCursor   *string `json:"endCursor"`
+		} `json:"pageInfo"`
+	} `json:"orgUsers"`
+}
+
+func TestOrgUsersEndToEndThroughClerkSDK(t *testing.T) {
+	s := newStack(t, nil, nil)
+	data := s.emu.Data()
+
+	// Expected: every acme member, with the primary email of each.
+	want := map[string]string{}
+	for _, m := range data.Memberships {
+		if m.OrganizationID == clerkemu.OrgAcme {
+			want[m.UserID] = data.User(m.UserID).PrimaryEmail()
+		}
+	}
+	if len(want) != clerkemu.AcmeMembers {
+		t.Fatalf("dataset has %d acme members, want %d", len(want), clerkemu.AcmeMembers)
+	}
+
+	// Walk every page with cursors; nothing skipped, nothing repeated.
+	seen := map[string]bool{}
+	var after *string
+	var emails []string
+	for pages := 0; ; pages++ {
+		resp, raw := s.graphql(t, s.tokens.Admin, `query($after: String) { orgUsers(first: 500, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { `+allFields+` } } }`, map[string]any{"after": after})
+		if len(resp.Errors) > 0 {
+			t.Fatalf("errors: %s", raw)
+		}
+		for _, secret := range []string{"private", "salary", "ssn", "unsafe"} {
+			if bytes.Contains(bytes.ToLower(raw), []byte(secret)) {
+				t.Fatalf("response leaks %q", secret)
+			}
+		}
+		var c connection
+		if err := json.Unmarshal(resp.Data, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.OrgUsers.TotalCount != clerkemu.AcmeMembers {
+			t.Fatalf("totalCount = %d, want %d", c.OrgUsers.TotalCount, clerkemu.AcmeMembers)
+		}
+		for _, n := range c.OrgUsers.Nodes {
+			if seen[n.ID] {
+				t.Fatalf("member %s repeated", n.ID)
+			}
+			seen[n.ID] = true
+			wantEmail, ok := want[n.ID]
+			if !ok {
+				t.Fatalf("%s is not an acme member", n.ID)
+			}
+			got := ""
+			if n.Email != nil {
+				got = *n.Email
+			}
+			if got != wantEmail {
+				t.Fatalf("%s email = %q, want primary %q", n.ID, got, wantEmail)
+			}
+			if got != "" {
+				emails = append(emails, strings.ToLower(got))
+			}
+		}
+		if !c.OrgUsers.PageInfo.HasNextPage {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("too many pages")
+		}
+		after = c.OrgUsers.PageInfo.EndCursor
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("walked %d members, want %d", len(seen), len(want))
+	}
+	if !sort.StringsAreSorted(emails) {
+		t.Fatal("members are not ordered by email")
+	}
+	// One cold load of 1,200 members: 3 pages of memberships and 3 of users,
+	// no /users/count; the later pages came from the cache.
+	reqs := s.emu.Requests()
+	if got := reqs["GET /v1/organizations/{id}/memberships"] + reqs["GET /v1/users"]; got != 6 {
+		t.Fatalf("Clerk list requests = %v, want 6 in all", reqs)
+	}
+	if reqs["GET /v1/users/count"] != 0 {
+		t.Fatalf("the repository called /users/count: %v", reqs)
+	}
+}
+
+func TestOrgUsersAuthorization(t *testing.T) {
+	s := newStack(t, nil, nil)
+	expired, err := s.emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserAcmeAdmin, OrgID: clerkemu.OrgAcme, OrgRole: "org:admin", IssuedAt: time.Now().Add(-2 * time.Hour), TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1Admin, err := s.emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserAcmeAdmin, OrgID: clerkemu.OrgAcme, OrgSlug: "acme", OrgRole: "org:admin", Version: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, token, want string
+	}{
+		{"no token", "", "UNAUTHENTICATED"},
+		{"garbage", "not-a-jwt", "UNAUTHENTICATED"},
+		{"expired", expired, "UNAUTHENTICATED"},
+		{"no active org", s.tokens.NoOrg, "NO_ACTIVE_ORGANIZATION"},
+		{"member", s.tokens.Member, "FORBIDDEN"},
+		{"admin v2", s.tokens.Admin, ""},
+		{"admin v1", v1Admin, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, raw := s.graphql(t, tc.token, `{ orgUsers(first: 1) { totalCount } }`, nil)
+			codes := strings.Join(resp.codes(), ",")
+			if codes != tc.want {
+				t.Fatalf("codes = %q, want %q: %s", codes, tc.want, raw)
+			}
+			if tc.want != "" && string(resp.Data) != "null" {
+				t.Fatalf("data = %s, want null", resp.Data)
+			}
+		})
+	}
+}
+
+func TestOrgUsersRejectsBadInput(t *testing.T) {
+	s := newStack(t, nil, nil)
+	cases := []struct{ name, query string }{
+		{"first too large", `{ orgUsers(first: 1001) { totalCount } }`},
+		{"first negative", `{ orgUsers(first: -1) { totalCount } }`},
+		{"malformed cursor", `{ orgUsers(after: "nope") { totalCount } }`},
+		{"two operators", `{ orgUsers(filter: {metadata: [{path: "department", equals: "Sales", exists: true}]}) { totalCount } }`},
+		{"no operator", `{ orgUsers(filter: {metadata: [{path: "department"}]}) { totalCount } }`},
+		{"bad time", `{ orgUsers(filter: {createdAfter: "yesterday"}) { totalCount } }`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, raw := s.graphql(t, s.tokens.Admin, tc.query, nil)
+			if got := strings.Join(resp.codes(), ","); got != "BAD_USER_INPUT" {
+				t.Fatalf("codes = %q, want BAD_USER_INPUT: %s", got, raw)
+			}
+		})
+	}
+
+	// A cursor from another ordering is rejected.
+	resp, _ := s.graphql(t, s.tokens.Admin, `{ orgUsers(first: 1, orderBy: {field: CREATED_AT, direction: DESC}) { pageInfo { endCursor } } }`, nil)
+	var c connection
+	_ = json.Unmarshal(resp.Data, &c)
+	if c.OrgUsers.PageInfo.EndCursor == nil {
+		t.Fatal("no cursor")
+	}
+	resp, raw := s.graphql(t, s.tokens.Admin, `query($a: String) { orgUsers(first: 1, after: $a) { totalCount } }`, map[string]any{"a": *c.OrgUsers.PageInfo.EndCursor})
+	if got := strings.Join(resp.codes(), ","); got != "BAD_USER_INPUT" {
+		t.Fatalf("cross-order cursor: codes = %q: %s", got, raw)
+	}
+}
+
+func TestOrgUsersFilters(t *testing.T) {
+	s := newStack(t, nil, nil)
+	data := s.emu.Data()
+	countWhere := func(pred func(u *clerkemu.User, m clerkemu.Membership) bool) int {
+		n := 0
+		for _, m := range data.Memberships {
+			if m.OrganizationID == clerkemu.OrgAcme && pred(data.User(m.UserID), m) {
+				n++
+			}
+		}
+		return n
+	}
+	cases := []struct {
+		name   string
+		filter string
+		want   int
+	}{
+		{"admins", `{roles: ["org:admin"]}`, countWhere(func(_ *clerkemu.User, m clerkemu.Membership) bool { return m.Role == "org:admin" })},
+		{"never signed in", `{signInStatus: NEVER_SIGNED_IN}`, countWhere(func(u *clerkemu.User, _ clerkemu.Membership) bool { return u.LastSignInAt == nil })},
+		{"engineering", `{metadata: [{path: "department", equals: "Engineering"}]}`, countWhere(func(u *clerkemu.User, _ clerkemu.Membership) bool {
+			return u.PublicMetadata["department"] == "Engineering"
+		})},
+		{"not engineering", `{not: {metadata: [{path: "department", equals: "Engineering"}]}}`, countWhere(func(u *clerkemu.User, _ clerkemu.Membership) bool {
+			return u.PublicMetadata["department"] != "Engineering"
+		})},
+		{"admins or billing", `{or: [{roles: ["org:admin"]}, {roles: ["org:billing"]}]}`, countWhere(func(_ *clerkemu.User, m clerkemu.Membership) bool {
+			return m.Role == "org:admin" || m.Role == "org:billing"
+		})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == 0 || tc.want == clerkemu.AcmeMembers {
+				t.Fatalf("dataset makes this case vacuous (%d matches)", tc.want)
+			}
+			resp, raw := s.graphql(t, s.tokens.Admin, `{ orgUsers(first: 0, filter: `+tc.filter+`) { totalCount } }`, nil)
+			if len(resp.Errors) > 0 {
+				t.Fatalf("errors: %s", raw)
+			}
+			var c connection
+			_ = json.Unmarshal(resp.Data, &c)
+			if c.OrgUsers.TotalCount != tc.want {
+				t.Fatalf("totalCount = %d, want %d", c.OrgUsers.TotalCount, tc.want)
+			}
+		})
+	}
+}
+
+func TestOrgUserAndViewer(t *testing.T) {
+	s := newStack(t, nil, nil)
+	resp, raw := s.graphql(t, s.tokens.Admin, `{ viewer { userId organizationId organizationRole organizationSlug permissions }
+		member: orgUser(id: "`+clerkemu.UserAcmeMember+`") { id role }
+		stranger: orgUser(id: "`+clerkemu.UserNoOrg+`") { id } }`, nil)
+	if len(resp.Errors) > 0 {
+		t.Fatalf("errors: %s", raw)
+	}
+	var got struct {
+		Viewer struct {
+			UserID           string   `json:"userId"`
+			OrganizationID   string   `json:"organizationId"`
+			OrganizationRole string   `json:"organizationRole"`
+			Permissions      []string `json:"permissions"`
+		} `json:"viewer"`
+		Member   *node `json:"member"`
+		Stranger *node `json:"stranger"`
+	}
+	if err := json.Unmarshal(resp.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Viewer.UserID != clerkemu.UserAcmeAdmin || got.Viewer.OrganizationID != clerkemu.OrgAcme || got.Viewer.OrganizationRole != "org:admin" {
+		t.Fatalf("viewer = %+v", got.Viewer)
+	}
+	if got.Member == nil || got.Member.ID != clerkemu.UserAcmeMember || got.Member.Role != "org:member" {
+		t.Fatalf("member = %+v", got.Member)
+	}
+	if got.Stranger != nil {
+		t.Fatalf("a non-member was returned: %+v", got.Stranger)
+	}
+
+	// The viewer of a session without an organization.
+	resp, raw = s.graphql(t, s.tokens.NoOrg, `{ viewer { userId organizationId permissions } }`, nil)
+	if len(resp.Errors) > 0 || !strings.Contains(string(resp.Data), `"organizationId":null`) {
+		t.Fatalf("no-org viewer: %s", raw)
+	}
+}
+
+func TestConcurrentColdRequestsShareOneLoad(t *testing.T) {
+	s := newStack(t, nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, _ := json.Marshal(map[string]any{"query": `{ orgUsers(first: 5) { totalCount } }`})
+			req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+s.tokens.Admin)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Contains(raw, []byte(`"totalCount":1200`)) {
+				errs <- string(raw)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	reqs := s.emu.Requests()
+	if got := reqs["GET /v1/organizations/{id}/memberships"] + reqs["GET /v1/users"]; got != 6 {
+		t.Fatalf("100 cold requests cost %v Clerk requests, want one load (6)", reqs)
+	}
+	// Warm: zero Clerk requests.
+	s.emu.ResetCounters()
+	for i := 0; i < 10; i++ {
+		resp, raw := s.graphql(t, s.tokens.Admin, `{ orgUsers(first: 5, orderBy: {field: LAST_NAME, direction: DESC}) { totalCount } }`, nil)
+		if len(resp.Errors) > 0 {
+			t.Fatalf("errors: %s", raw)
+		}
+	}
+	if n := s.emu.TotalRequests(); n != 0 {
+		t.Fatalf("warm requests reached Clerk %d times: %v", n, s.emu.Requests())
+	}
+}
+
+func TestProductionPosture(t *testing.T) {
+	s := newStack(t, nil, nil)
+	// Introspection is off by default.
+	resp, _ := s.graphql(t, s.tokens.Admin, `{ __schema { types { name } } }`, nil)
+	if len(resp.Errors) == 0 {
+		t.Fatal("introspection answered with GRAPHQL_INTROSPECTION unset")
+	}
+	// No field suggestions when introspection is off.
+	resp, raw := s.graphql(t, s.tokens.Admin, `{ orgUser(id: "x") { emal } }`, nil)
+	if len(resp.Errors) == 0 || strings.Contains(string(raw), "Did you mean") {
+		t.Fatalf("suggestion leaked: %s", raw)
+	}
+	// Aliased pages beyond the complexity bound are refused before running.
+	var q strings.Builder
+	q.WriteString("{")
+	for i := 0; i < 5; i++ {
+		q.WriteString(" a" + string(rune('0'+i)) + `: orgUsers(first: 1000) { nodes { ` + allFields + ` } }`)
+	}
+	q.WriteString(" }")
+	s.emu.ResetCounters()
+	resp, raw = s.graphql(t, s.tokens.Admin, q.String(), nil)
+	if len(resp.Errors) == 0 || !strings.Contains(string(raw), "complexity") {
+		t.Fatalf("expensive query ran: %.300s", raw)
+	}
+	// Healthz needs no auth; the playground is off.
+	for path, want := range map[string]int{"/healthz": 200, "/": 404} {
+		r, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Fatalf("GET %s = %d, want %d", path, r.StatusCode, want)
+		}
+	}
+	// A body over the limit is refused.
+	big := `{"query":"{ viewer { userId } }","variables":{"x":"` + strings.Repeat("a", maxBodyBytes) + `"}}`
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/json")
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode == 200 {
+		t.Fatal("oversized body accepted")
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	if _, err := LoadConfig(nil, env()); err == nil || !strings.Contains(err.Error(), "CLERK_SECRET_KEY") {
+		t.Fatalf("missing secret key: err = %v", err)
+	}
+	c, err := LoadConfig([]string{"-demo"}, env())
+	if err != nil || !c.Demo || !c.Introspection {
+		t.Fatalf("-demo: %+v, %v", c, err)
+	}
+	bad := []struct{ name, value string }{
+		{"PORT", "eighty"}, {"CACHE_TTL", "soon"}, {"CACHE_MAX_STALE", "-1s"}, {"CACHE_MAX_ORGS", "0"},
+		{"CLERK_RATE_LIMIT", "x"}, {"GRAPHQL_INTROSPECTION", "maybe"}, {"CLERK_API_URL", "ftp://x"},
+		{"CLERK_AUTHORIZED_PARTIES", "not an origin"},
+	}
+	for _, b := range bad {
+		_, err := LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_x", b.name, b.value))
+		if err == nil || !strings.Contains(err.Error(), b.name) {
+			t.Errorf("%s=%q: err = %v, want one naming %s", b.name, b.value, err, b.name)
+		}
+	}
+	for raw, want := range map[string]string{
+		"https://api.clerk.com":     "https://api.clerk.com/v1",
+		"https://api.clerk.com/":    "https://api.clerk.com/v1",
+		"http://127.0.0.1:4000/v1":  "http://127.0.0.1:4000/v1",
+		"http://127.0.0.1:4000/v1/": "http://127.0.0.1:4000/v1",
+	} {
+		if got, err := NormalizeAPIURL(raw); err != nil || got != want {
+			t.Errorf("NormalizeAPIURL(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	_ = url.Values{}
+}
