@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/jwks"
@@ -202,7 +205,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		return nil, v.logged(ctx, reject("malformed session token", fmt.Errorf("token of %d bytes", len(token))))
 	}
 	now := v.now()
-	sum := sha256.Sum256([]byte(token))
+	sum := tokenKey(token)
 	if p := v.cache.get(sum, now); p != nil {
 		return p, nil
 	}
@@ -220,6 +223,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	return p, nil
 }
 
+// tokenKey is the cache key of token. Sum256 neither keeps nor modifies its
+// input, so hashing the string's bytes in place is safe and spares a copy of
+// the token on every request.
+func tokenKey(token string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+}
+
 // logged logs why a token was rejected and returns err.
 func (v *Verifier) logged(ctx context.Context, err error) error {
 	if directory.ErrorCode(err) == directory.CodeUnauthenticated {
@@ -229,28 +239,21 @@ func (v *Verifier) logged(ctx context.Context, err error) error {
 }
 
 func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Principal, error) {
-	if strings.Count(token, ".") != 2 {
-		return nil, reject("malformed session token", errors.New("not a compact JWS"))
-	}
-	parsed, err := josejwt.ParseSigned(token)
+	h, err := parseHeader(token)
 	if err != nil {
 		return nil, reject("malformed session token", err)
 	}
-	if len(parsed.Headers) != 1 {
-		return nil, reject("malformed session token", fmt.Errorf("%d signatures", len(parsed.Headers)))
-	}
-	h := parsed.Headers[0]
 	key := v.pemKey
 	if key == nil {
-		if h.KeyID == "" {
+		if h.Kid == "" {
 			return nil, reject("malformed session token", errors.New("missing kid header"))
 		}
-		if key, err = v.keys.get(ctx, h.KeyID); err != nil {
+		if key, err = v.keys.get(ctx, h.Kid); err != nil {
 			return nil, err
 		}
 	}
-	if h.Algorithm != key.Algorithm {
-		return nil, reject("unsupported signing algorithm", fmt.Errorf("token alg %q, key alg %q", h.Algorithm, key.Algorithm))
+	if h.Alg != key.Algorithm {
+		return nil, reject("unsupported signing algorithm", fmt.Errorf("token alg %q, key alg %q", h.Alg, key.Algorithm))
 	}
 	claims, err := clerkjwt.Verify(ctx, &clerkjwt.VerifyParams{Token: token, JWK: key, Clock: v.clock, Leeway: v.leeway})
 	if err != nil {
@@ -278,6 +281,32 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Pr
 		Permissions: perms,
 		ExpiresAt:   time.Unix(*claims.Expiry, 0),
 	}, nil
+}
+
+// jwsHeader is the part of a token's header that picks the verification key.
+type jwsHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+}
+
+// parseHeader decodes the header of a compact JWS. It only chooses the key:
+// the SDK parses the whole token again and checks the signature and alg
+// itself, so a header this parser reads differently cannot pass as valid.
+// (go-jose's full parse costs a fifth of a verification.)
+func parseHeader(token string) (jwsHeader, error) {
+	var h jwsHeader
+	if strings.Count(token, ".") != 2 {
+		return h, errors.New("not a compact JWS")
+	}
+	seg, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return h, fmt.Errorf("header: %w", err)
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return h, fmt.Errorf("header: %w", err)
+	}
+	return h, nil
 }
 
 // verifyMessage is the client-safe message for an error of the SDK's Verify.
