@@ -209,7 +209,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if p := v.cache.get(sum, now); p != nil {
 		return p, nil
 	}
-	p, err := v.verify(ctx, token, now)
+	p, err := v.verify(ctx, token)
 	if err != nil {
 		return nil, v.logged(ctx, err)
 	}
@@ -238,7 +238,7 @@ func (v *Verifier) logged(ctx context.Context, err error) error {
 	return err
 }
 
-func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Principal, error) {
+func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error) {
 	h, err := parseHeader(token)
 	if err != nil {
 		return nil, reject("malformed session token", err)

@@ -1,10 +1,12 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -540,4 +542,17 @@ func BenchmarkVerifyCachedParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestRejectionDetailGoesToLogOnly(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	v := newVerifier(t, newJWKSServer(t, key1()), newClock(), auth.Config{Logger: logger, AuthorizedParties: []string{testAZP}})
+	_, err := v.Verify(context.Background(), sign(t, key1(), baseClaims(t0).with("azp", "https://evil.example.com")))
+	if msg := directory.ErrorMessage(err); msg != "invalid authorized party" {
+		t.Errorf("client message = %q", msg)
+	}
+	if !strings.Contains(logs.String(), "evil.example.com") || !strings.Contains(logs.String(), "level=DEBUG") {
+		t.Errorf("log lacks the detail at debug level:\n%s", logs.String())
+	}
 }
