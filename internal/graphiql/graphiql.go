@@ -28,11 +28,13 @@ import (
 // so they can be cached forever: a new build with other files yields other URLs.
 const AssetPrefix = "/graphiql/assets/"
 
-// ContentSecurityPolicy is the policy Handler sets on the page. Scripts and
-// styles come only from this origin; 'unsafe-inline' for styles is needed
-// because GraphiQL and CodeMirror set style attributes and inject <style>
-// elements; data: fonts and images are GraphiQL's embedded fonts and icons.
-// The GraphQL endpoint must therefore be on the same origin.
+// ContentSecurityPolicy is the policy Handler sets on the page. Scripts come
+// only from this origin, with no inline script and no eval. Styles need
+// 'unsafe-inline': GraphiQL's dialogs and menus inject a <style> element with
+// computed values (react-remove-scroll) and CodeMirror builds some elements
+// with style attributes; without it the browser reports violations (checked
+// by the browser test). Fonts and images need data: because GraphiQL's CSS
+// embeds its fonts and icons. The GraphQL endpoint must be on the same origin.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; " +
 	"style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; " +
