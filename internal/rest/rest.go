@@ -10,10 +10,9 @@ package rest
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -22,10 +21,9 @@ import (
 	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
+	"github.com/orgusers/orgusers/internal/respcache"
 )
 
 // Path is where the handler is mounted.
@@ -44,11 +42,11 @@ type Handler struct {
 	// RetryAfter is sent with 503 answers; 0 means 5s.
 	RetryAfter time.Duration
 	// CacheBytes bounds the cache of encoded responses (keyed by org, snapshot
-	// version and query); 0 means 64 MiB, negative disables it.
+	// version, query and format); 0 means 64 MiB, negative disables it.
 	CacheBytes int
 
 	once  sync.Once
-	cache *bodyCache
+	cache *respcache.Cache
 }
 
 // ServeHTTP answers the request. Status codes: 200, 304 (If-None-Match),
@@ -79,28 +77,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	format := negotiate(r, q.format)
-	page, err := h.Directory.All(r.Context(), p.OrgID, q.filter, directory.Order{Field: directory.OrderEmail, Direction: directory.Asc})
+	contentType := "application/json"
+	if format == formatCSV {
+		contentType = "text/csv; charset=utf-8"
+	}
+	// A warm, unchanged answer is served from the body cache without
+	// filtering or encoding again; the key holds the snapshot version.
+	snap, err := h.Directory.Source.Members(r.Context(), p.OrgID)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	key := cacheKey(p.OrgID, page.Snapshot.Version(), q.canonical, format)
-	etag := fmt.Sprintf(`"%016x"`, fnvString(key))
-	hdr := w.Header()
-	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", "private, no-cache")
-	hdr.Set("Vary", "Authorization, Accept")
-	if format == formatCSV {
-		hdr.Set("Content-Type", "text/csv; charset=utf-8")
-	} else {
-		hdr.Set("Content-Type", "application/json")
-	}
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	body := h.cache.get(key)
-	if body == nil {
+	key := respcache.NewKey(p.OrgID, snap.Version(), q.canonical, string(format))
+	entry, ok := h.cache.Get(key)
+	if !ok {
+		page, err := h.Directory.All(r.Context(), p.OrgID, q.filter, directory.Order{Field: directory.OrderEmail, Direction: directory.Asc})
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		var buf bytes.Buffer
 		if format == formatCSV {
 			err = encodeCSV(&buf, page.Members)
@@ -111,13 +106,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		body = buf.Bytes()
-		h.cache.put(key, body)
+		// Keyed by the snapshot the page was computed from, which may be newer
+		// than the one looked up above.
+		key = respcache.NewKey(p.OrgID, page.Snapshot.Version(), q.canonical, string(format))
+		entry = respcache.Entry{Body: buf.Bytes(), ContentType: contentType}
+		h.cache.Put(key, entry)
 	}
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	etag := `"` + hex.EncodeToString(key[:12]) + `"`
+	hdr := w.Header()
+	hdr.Set("ETag", etag)
+	hdr.Set("Cache-Control", "private, no-cache")
+	hdr.Set("Vary", "Authorization, Accept")
+	hdr.Set("Content-Type", entry.ContentType)
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(entry.Body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		_, _ = w.Write(entry.Body)
 	}
 }
 
@@ -132,7 +140,7 @@ func (h *Handler) init() {
 	if size == 0 {
 		size = 64 << 20
 	}
-	h.cache = newBodyCache(size)
+	h.cache = respcache.New(size)
 }
 
 // fail answers err with the status of its code.
@@ -186,58 +194,6 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-func cacheKey(orgID, version, query string, f format) string {
-	return orgID + "\x00" + version + "\x00" + query + "\x00" + string(f)
-}
-
-func fnvString(s string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(s))
-	return h.Sum64()
-}
-
-// bodyCache holds encoded responses, bounded by total bytes.
-type bodyCache struct {
-	mu    sync.Mutex
-	max   int
-	size  int
-	items *lru.Cache[string, []byte]
-}
-
-func newBodyCache(max int) *bodyCache {
-	c := &bodyCache{max: max}
-	if max > 0 {
-		c.items, _ = lru.NewWithEvict[string, []byte](1<<16, func(_ string, v []byte) { c.size -= len(v) })
-	}
-	return c
-}
-
-func (c *bodyCache) get(key string) []byte {
-	if c.items == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, _ := c.items.Get(key)
-	return v
-}
-
-func (c *bodyCache) put(key string, body []byte) {
-	if c.items == nil || len(body) > c.max/4 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.items.Contains(key) {
-		return
-	}
-	c.items.Add(key, body)
-	c.size += len(body)
-	for c.size > c.max {
-		c.items.RemoveOldest()
-	}
 }
 
 // sortedKeys returns the keys of v in order, for canonical query strings.

@@ -1,0 +1,110 @@
+// Package respcache holds encoded responses for identical warm requests:
+// a least-recently-used cache bounded by total bytes. Callers key entries by
+// everything the answer depends on (organization, snapshot version, caller,
+// request), so an entry can never be served across organizations or after the
+// data changed: a new snapshot version is a new key, and old keys age out.
+package respcache
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Key identifies a response. Build it with NewKey.
+type Key [sha256.Size]byte
+
+// NewKey hashes parts, each length-prefixed so that no two different part
+// lists collide by concatenation.
+func NewKey(parts ...string) Key {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range parts {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	var k Key
+	h.Sum(k[:0])
+	return k
+}
+
+// Entry is a cached response. Its Body is shared between readers and must not
+// be modified.
+type Entry struct {
+	Body        []byte
+	ContentType string
+}
+
+// Cache is a byte-bounded LRU of entries, safe for concurrent use. A nil
+// *Cache caches nothing.
+type Cache struct {
+	mu    sync.Mutex
+	max   int
+	size  int
+	items *lru.Cache[Key, Entry]
+}
+
+// maxEntries bounds the number of entries whatever their size.
+const maxEntries = 1 << 16
+
+// New returns a cache holding at most maxBytes of bodies; maxBytes <= 0
+// returns nil, which caches nothing.
+func New(maxBytes int) *Cache {
+	if maxBytes <= 0 {
+		return nil
+	}
+	c := &Cache{max: maxBytes}
+	c.items, _ = lru.NewWithEvict[Key, Entry](maxEntries, func(_ Key, e Entry) { c.size -= len(e.Body) })
+	return c
+}
+
+// Get returns the entry for k.
+func (c *Cache) Get(k Key) (Entry, bool) {
+	if c == nil {
+		return Entry{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.items.Get(k)
+}
+
+// Put stores e under k, evicting least recently used entries to stay within
+// the byte bound. Bodies larger than a quarter of the bound are not stored.
+func (c *Cache) Put(k Key, e Entry) {
+	if c == nil || len(e.Body) > c.max/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items.Contains(k) {
+		return
+	}
+	c.items.Add(k, e)
+	c.size += len(e.Body)
+	for c.size > c.max {
+		c.items.RemoveOldest()
+	}
+}
+
+// Len returns the number of entries.
+func (c *Cache) Len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.items.Len()
+}
+
+// Bytes returns the total size of the bodies held.
+func (c *Cache) Bytes() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
+}

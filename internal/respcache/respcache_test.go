@@ -1,0 +1,77 @@
+package respcache
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestKeysDifferByPartBoundaries(t *testing.T) {
+	if NewKey("ab", "c") == NewKey("a", "bc") {
+		t.Fatal("part boundaries collide")
+	}
+	if NewKey("a", "b") != NewKey("a", "b") {
+		t.Fatal("equal parts, different keys")
+	}
+}
+
+func TestBoundedByBytesLeastRecentlyUsedFirst(t *testing.T) {
+	c := New(400)
+	body := []byte(strings.Repeat("x", 100))
+	a, b, d, e := NewKey("a"), NewKey("b"), NewKey("d"), NewKey("e")
+	c.Put(a, Entry{Body: body})
+	c.Put(b, Entry{Body: body})
+	c.Put(d, Entry{Body: body})
+	c.Put(e, Entry{Body: body})
+	if c.Bytes() != 400 || c.Len() != 4 {
+		t.Fatalf("bytes %d len %d", c.Bytes(), c.Len())
+	}
+	c.Get(a) // a is now the most recently used
+	c.Put(NewKey("f"), Entry{Body: body})
+	if _, ok := c.Get(b); ok {
+		t.Fatal("b should have been evicted first")
+	}
+	if _, ok := c.Get(a); !ok {
+		t.Fatal("a was used recently and must stay")
+	}
+	if c.Bytes() != 400 {
+		t.Fatalf("bytes = %d, want 400", c.Bytes())
+	}
+	// Too large for the bound: not stored.
+	c.Put(NewKey("big"), Entry{Body: make([]byte, 101)})
+	if _, ok := c.Get(NewKey("big")); ok {
+		t.Fatal("an entry over a quarter of the bound was stored")
+	}
+}
+
+func TestNilCachesNothing(t *testing.T) {
+	var c *Cache = New(0)
+	c.Put(NewKey("a"), Entry{Body: []byte("x")})
+	if _, ok := c.Get(NewKey("a")); ok || c.Len() != 0 {
+		t.Fatal("nil cache stored an entry")
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	c := New(1 << 12)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				k := NewKey(fmt.Sprint(i % 50))
+				if e, ok := c.Get(k); ok && string(e.Body) != fmt.Sprint(i%50) {
+					t.Errorf("key %d holds %q", i%50, e.Body)
+					return
+				}
+				c.Put(k, Entry{Body: []byte(fmt.Sprint(i % 50))})
+			}
+		}(g)
+	}
+	wg.Wait()
+	if c.Bytes() > 1<<12 {
+		t.Fatalf("bytes %d over bound", c.Bytes())
+	}
+}
