@@ -487,3 +487,67 @@ func TestLoadConfig(t *testing.T) {
 	}
 	_ = url.Values{}
 }
+
+// post sends a GraphQL request and returns the raw response.
+func (s *stack) post(t *testing.T, token, query string) (*http.Response, []byte) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, raw
+}
+
+func TestResponseCache(t *testing.T) {
+	s := newStack(t, nil, nil)
+	const q = `{ orgUsers(first: 3) { totalCount nodes { id email } } }`
+	first, body1 := s.post(t, s.tokens.Admin, q)
+	second, body2 := s.post(t, s.tokens.Admin, q)
+	if first.Header.Get("X-Response-Cache") == "hit" || second.Header.Get("X-Response-Cache") != "hit" {
+		t.Fatalf("cache headers: first %q second %q", first.Header.Get("X-Response-Cache"), second.Header.Get("X-Response-Cache"))
+	}
+	if !bytes.Equal(body1, body2) || !bytes.Contains(body1, []byte(`"totalCount":1200`)) {
+		t.Fatalf("cached answer differs:\n%s\n%s", body1, body2)
+	}
+
+	// Never across organizations: the same text for another org's admin.
+	smallAdmin, err := s.emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserSmallAdmin, OrgID: clerkemu.OrgSmall, OrgRole: "org:admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := s.post(t, smallAdmin, q)
+	if resp.Header.Get("X-Response-Cache") == "hit" || !bytes.Contains(body, []byte(`"totalCount":12`)) {
+		t.Fatalf("another org got %s", body)
+	}
+
+	// Never to a caller without the role.
+	resp, body = s.post(t, s.tokens.Member, q)
+	if resp.Header.Get("X-Response-Cache") == "hit" || !bytes.Contains(body, []byte("FORBIDDEN")) {
+		t.Fatalf("member got %s", body)
+	}
+
+	// Errors are not stored.
+	bad := `{ orgUsers(first: 5000) { totalCount } }`
+	s.post(t, s.tokens.Admin, bad)
+	if resp, body := s.post(t, s.tokens.Admin, bad); resp.Header.Get("X-Response-Cache") == "hit" {
+		t.Fatalf("an error answer was cached: %s", body)
+	}
+
+	// Never after the snapshot changes.
+	if err := s.emu.AddMember(clerkemu.OrgAcme, clerkemu.User{ID: "user_newcomer", CreatedAt: 1700000000000, UpdatedAt: 1700000000000,
+		EmailAddresses: []clerkemu.EmailAddress{{ID: "idn_newcomer", EmailAddress: "aaa.newcomer@example.com", Verified: true}},
+		PrimaryEmailAddressID: "idn_newcomer"}, "org:member"); err != nil {
+		t.Fatal(err)
+	}
+	s.app.Cache.Invalidate(clerkemu.OrgAcme)
+	resp, body = s.post(t, s.tokens.Admin, q)
+	if resp.Header.Get("X-Response-Cache") == "hit" || !bytes.Contains(body, []byte(`"totalCount":1201`)) || !bytes.Contains(body, []byte("aaa.newcomer@example.com")) {
+		t.Fatalf("after a change: %s", body)
+	}
+}

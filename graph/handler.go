@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -17,6 +18,7 @@ import (
 	"github.com/orgusers/orgusers/graph/model"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
+	"github.com/orgusers/orgusers/internal/respcache"
 )
 
 // Options configure the GraphQL handler.
@@ -29,6 +31,9 @@ type Options struct {
 	ComplexityLimit int
 	// ParserTokenLimit bounds the tokens of a query document; 0 means DefaultParserTokenLimit.
 	ParserTokenLimit int
+	// ResponseCacheBytes bounds the cache of complete answers to identical warm
+	// requests of org admins; 0 means 32 MiB, negative disables it.
+	ResponseCacheBytes int
 	// Logger receives masked internal errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -80,9 +85,22 @@ func activeOrg(ctx context.Context) (string, error) {
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST and GET transports only,
-// error presenter, panic recovery and abuse bounds. Callers put the auth
-// middleware and a request body limit in front of it.
-func NewHandler(o Options) *handler.Server {
+// error presenter, panic recovery, abuse bounds and the response cache.
+// Callers put the auth middleware and a request body limit in front of it.
+func NewHandler(o Options) http.Handler {
+	srv := newServer(o)
+	size := o.ResponseCacheBytes
+	if size == 0 {
+		size = 32 << 20
+	}
+	if size < 0 {
+		return srv
+	}
+	return &responseCache{next: srv, source: o.Directory.Source, cache: respcache.New(size)}
+}
+
+// newServer builds the gqlgen server.
+func newServer(o Options) *handler.Server {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -106,6 +124,7 @@ func NewHandler(o Options) *handler.Server {
 		tokens = DefaultParserTokenLimit
 	}
 	srv.SetParserTokenLimit(tokens)
+	srv.AroundResponses(errorsMarker)
 	srv.SetErrorPresenter(ErrorPresenter(logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		logger.ErrorContext(ctx, "graphql: panic in resolver", "panic", fmt.Sprint(v))

@@ -33,6 +33,7 @@ func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilte
 	if err != nil {
 		return nil, err
 	}
+	recordSnapshot(ctx, page.Snapshot)
 	return &model.OrgUserConnection{Page: page}, nil
 }
 
@@ -42,8 +43,12 @@ func (r *queryResolver) OrgUser(ctx context.Context, id string) (*directory.Memb
 	if err != nil {
 		return nil, err
 	}
-	m, _, err := r.Directory.Get(ctx, orgID, id)
-	return m, err
+	m, snap, err := r.Directory.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	recordSnapshot(ctx, snap)
+	return m, nil
 }
 
 // Viewer is the resolver for the viewer field.
