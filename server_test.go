@@ -541,7 +541,7 @@ func TestResponseCache(t *testing.T) {
 
 	// Never after the snapshot changes.
 	if err := s.emu.AddMember(clerkemu.OrgAcme, clerkemu.User{ID: "user_newcomer", CreatedAt: 1700000000000, UpdatedAt: 1700000000000,
-		EmailAddresses: []clerkemu.EmailAddress{{ID: "idn_newcomer", EmailAddress: "aaa.newcomer@example.com", Verified: true}},
+		EmailAddresses:        []clerkemu.EmailAddress{{ID: "idn_newcomer", EmailAddress: "aaa.newcomer@example.com", Verified: true}},
 		PrimaryEmailAddressID: "idn_newcomer"}, "org:member"); err != nil {
 		t.Fatal(err)
 	}
