@@ -96,7 +96,9 @@ func (r *Repository) Members(ctx context.Context, orgID string) (*directory.Snap
 		return nil, directory.Errorf(directory.CodeInternal, "invalid organization id")
 	}
 	started := time.Now().UTC()
-	l := &load{r: r, orgID: orgID, sem: make(chan struct{}, r.concurrency)}
+	// The load's requests share Concurrency slots, taken by the Transport.
+	ctx = withSlots(ctx, make(chan struct{}, r.concurrency))
+	l := &load{r: r, orgID: orgID}
 	memberships, users, err := l.lists(ctx)
 	if err != nil {
 		return nil, r.upstreamError(ctx, orgID, err)
@@ -130,29 +132,17 @@ func (r *Repository) upstreamError(ctx context.Context, orgID string, err error)
 	return directory.Wrap(directory.CodeUpstreamUnavailable, err, upstreamMessage)
 }
 
-// load is one call of Members: the organization and the bound on in-flight requests.
+// load is one call of Members.
 type load struct {
 	r     *Repository
 	orgID string
-	sem   chan struct{}
 }
-
-// acquire takes one of the load's request slots; release gives it back.
-func (l *load) acquire(ctx context.Context) error {
-	select {
-	case l.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (l *load) release() { <-l.sem }
 
 // lists fetches every page of the organization's memberships and of its
 // users. The first page of each goes out at once; the membership total
 // then says how many more pages both lists need, fetched concurrently.
-// Lists that turn out longer than planned are followed to a short page.
+// Lists that turn out longer than planned are followed while that can
+// still find members or their users.
 func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*clerk.User, error) {
 	var (
 		memPages  [][]*clerk.OrganizationMembership
@@ -201,43 +191,47 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 	userPages[0] = firstUser
 	maxTotal := slices.Max(totals)
 
-	// The lists may have grown while they were paged: follow each one
-	// until it is exhausted.
-	g, gctx = errgroup.WithContext(ctx)
-	g.Go(func() error {
-		for fetched := countAll(memPages); len(memPages[len(memPages)-1]) == l.r.pageSize && int64(fetched) < maxTotal; {
-			page, err := l.membershipPage(gctx, len(memPages))
-			if err != nil {
-				return err
-			}
-			memPages = append(memPages, page.OrganizationMemberships)
-			fetched += len(page.OrganizationMemberships)
-			maxTotal = max(maxTotal, page.TotalCount)
+	// The lists may have drifted while they were paged. Memberships are
+	// followed while their total says more remain. Users are followed while
+	// the last page was full and some member still lacks a user: past
+	// that, further users could only be non-members, dropped anyway.
+	for fetched := countAll(memPages); len(memPages[len(memPages)-1]) == l.r.pageSize && int64(fetched) < maxTotal; {
+		page, err := l.membershipPage(ctx, len(memPages))
+		if err != nil {
+			return nil, nil, err
 		}
-		return nil
-	})
-	g.Go(func() error {
-		for len(userPages[len(userPages)-1]) == l.r.pageSize {
-			page, err := l.userPage(gctx, len(userPages))
-			if err != nil {
-				return err
-			}
-			userPages = append(userPages, page)
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		memPages = append(memPages, page.OrganizationMemberships)
+		fetched += len(page.OrganizationMemberships)
+		maxTotal = max(maxTotal, page.TotalCount)
 	}
-	return flatten(memPages), flatten(userPages), nil
+	memberships, users := flatten(memPages), flatten(userPages)
+	lacking := make(map[string]bool, len(memberships))
+	for _, m := range memberships {
+		if m != nil && m.PublicUserData != nil {
+			lacking[m.PublicUserData.UserID] = true
+		}
+	}
+	found := func(page []*clerk.User) {
+		for _, u := range page {
+			if u != nil {
+				delete(lacking, u.ID)
+			}
+		}
+	}
+	found(users)
+	for page, next := userPages[len(userPages)-1], len(userPages); len(page) == l.r.pageSize && len(lacking) > 0; next++ {
+		var err error
+		if page, err = l.userPage(ctx, next); err != nil {
+			return nil, nil, err
+		}
+		users = append(users, page...)
+		found(page)
+	}
+	return memberships, users, nil
 }
 
 // membershipPage fetches page i of the organization's memberships.
 func (l *load) membershipPage(ctx context.Context, i int) (*clerk.OrganizationMembershipList, error) {
-	if err := l.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer l.release()
 	params := &organizationmembership.ListParams{OrganizationID: l.orgID, OrderBy: clerk.String(orderBy)}
 	params.Limit = clerk.Int64(int64(l.r.pageSize))
 	params.Offset = clerk.Int64(int64(i * l.r.pageSize))
@@ -247,10 +241,6 @@ func (l *load) membershipPage(ctx context.Context, i int) (*clerk.OrganizationMe
 // userPage fetches page i of the organization's users with a single GET
 // /users: the SDK's user.List would add a GET /users/count per page.
 func (l *load) userPage(ctx context.Context, i int) ([]*clerk.User, error) {
-	if err := l.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer l.release()
 	req := clerk.NewAPIRequest(http.MethodGet, "/users")
 	params := &user.ListParams{OrderBy: clerk.String(orderBy), OrganizationIDs: []string{l.orgID}}
 	params.Limit = clerk.Int64(int64(l.r.pageSize))
@@ -322,16 +312,13 @@ func (l *load) join(ctx context.Context, memberships []*clerk.OrganizationMember
 func (l *load) usersByID(ctx context.Context, ids []string) (map[string]*clerk.User, error) {
 	found := make([]*clerk.User, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(l.r.concurrency)
 	for i, id := range ids {
 		g.Go(func() error {
 			if url.PathEscape(id) != id {
 				l.r.log.WarnContext(gctx, "clerk membership with an invalid user id dropped", "org_id", l.orgID, "user_id", id)
 				return nil
 			}
-			if err := l.acquire(gctx); err != nil {
-				return err
-			}
-			defer l.release()
 			u, err := l.r.users.Get(gctx, id)
 			var apiErr *clerk.APIErrorResponse
 			if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {

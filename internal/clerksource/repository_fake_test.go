@@ -252,8 +252,9 @@ func TestMembersClerkErrorIsUpstreamUnavailable(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.hits["memberships"] != 1 || f.hits["users"] != 1 {
-		t.Errorf("requests = %v, want one of each list (401 is not retried)", f.hits)
+	// The first failure cancels the load, so the users list may not have been asked.
+	if f.hits["memberships"] > 1 || f.hits["users"] > 1 || f.hits["memberships"]+f.hits["users"] == 0 {
+		t.Errorf("requests = %v, want at most one of each list (401 is not retried)", f.hits)
 	}
 }
 

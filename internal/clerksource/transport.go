@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -44,6 +45,11 @@ var (
 // failures open it and RoundTrip then returns ErrCircuitOpen for
 // BreakerCooldown without calling upstream. Calls ended by their caller's
 // context count neither way.
+//
+// A request whose context carries a slot pool (the Repository gives each
+// load one) holds a slot from just before its attempt is sent until its
+// response body has been read or closed: that bounds the requests in
+// flight without holding slots while answers are decoded or backoffs wait.
 //
 // Build one with NewTransport; it is safe for concurrent use and meant to be
 // shared by every request of one Clerk client.
@@ -131,16 +137,14 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	retryable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
 	for attempt := 1; ; attempt++ {
-		if err := t.limiter.Wait(ctx); err != nil {
+		release, err := t.admit(ctx)
+		if err != nil {
 			if attempt == 1 {
 				closeBody(req)
 			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("clerksource: rate limit: %w", err)
+			return nil, err
 		}
-		resp, err := t.attempt(req, attempt)
+		resp, err := t.attempt(req, attempt, release)
 		if ctx.Err() != nil {
 			if resp != nil {
 				resp.Body.Close()
@@ -173,15 +177,39 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// admit waits for a slot of the request's pool, if any, then for the rate
+// limiter. It returns the function that gives the slot back.
+func (t *Transport) admit(ctx context.Context) (release func(), err error) {
+	release = func() {}
+	if pool, ok := ctx.Value(slotsKey{}).(chan struct{}); ok {
+		select {
+		case pool <- struct{}{}:
+			release = sync.OnceFunc(func() { <-pool })
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if err := t.limiter.Wait(ctx); err != nil {
+		release()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("clerksource: rate limit: %w", err)
+	}
+	return release, nil
+}
+
 // attempt sends one try of req, bounded by the attempt timeout. The timeout
-// stays in force until the response body is closed.
-func (t *Transport) attempt(req *http.Request, n int) (*http.Response, error) {
+// stays in force until the response body is closed; release runs once the
+// body has been read to its end or closed.
+func (t *Transport) attempt(req *http.Request, n int, release func()) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), t.attemptTimeout)
 	r := req.Clone(ctx)
 	if n > 1 && req.GetBody != nil {
 		body, err := req.GetBody()
 		if err != nil {
 			cancel()
+			release()
 			return nil, err
 		}
 		r.Body = body
@@ -189,10 +217,20 @@ func (t *Transport) attempt(req *http.Request, n int) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		cancel()
+		release()
 		return nil, err
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = &attemptBody{ReadCloser: resp.Body, cancel: cancel, release: release}
 	return resp, nil
+}
+
+// slotsKey is the context key of a request's slot pool.
+type slotsKey struct{}
+
+// withSlots returns ctx carrying pool: requests made with it through a
+// Transport keep at most cap(pool) in flight.
+func withSlots(ctx context.Context, pool chan struct{}) context.Context {
+	return context.WithValue(ctx, slotsKey{}, pool)
 }
 
 // backoff returns the full-jitter wait before attempt+1: uniform in
@@ -283,14 +321,25 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// cancelOnClose ends an attempt's context when its response body is closed.
-type cancelOnClose struct {
+// attemptBody gives an attempt's slot back once the body is read to its end
+// or closed, and ends the attempt's context when it is closed.
+type attemptBody struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	cancel  context.CancelFunc
+	release func()
 }
 
-func (b *cancelOnClose) Close() error {
+func (b *attemptBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.release()
+	}
+	return n, err
+}
+
+func (b *attemptBody) Close() error {
 	err := b.ReadCloser.Close()
+	b.release()
 	b.cancel()
 	return err
 }
