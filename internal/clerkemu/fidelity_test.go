@@ -278,7 +278,7 @@ func TestValidatorCatchesViolations(t *testing.T) {
 		opts := &openapi3filter.Options{AuthenticationFunc: bearerOnly}
 		in := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
-			Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Options: opts,
+			Status:                 200, Header: http.Header{"Content-Type": {"application/json"}}, Options: opts,
 		}
 		in.SetBodyBytes(b)
 		err = openapi3filter.ValidateResponse(context.Background(), in)
