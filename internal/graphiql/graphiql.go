@@ -239,7 +239,7 @@ func serveAsset(w http.ResponseWriter, r *http.Request) {
 func gzipBytes(b []byte) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
-	zw.Write(b)                                               // a bytes.Buffer does not fail
+	zw.Write(b)                                              // a bytes.Buffer does not fail
 	zw.Close()
 	return buf.Bytes()
 }
