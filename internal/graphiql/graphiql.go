@@ -49,7 +49,9 @@ type Config struct {
 	Title string
 	// Headers prefill GraphiQL's request-headers editor and are sent with
 	// every request, e.g. {"Authorization": "Bearer ..."}. The page is then
-	// a credential: only use this in demo mode.
+	// a credential: only use this in demo mode. GraphiQL keeps its editor
+	// state in memory only, so the token is not written to localStorage and a
+	// reload shows the configured headers and query again.
 	Headers map[string]string
 	// DefaultQuery is the example query shown in the editor.
 	DefaultQuery string
