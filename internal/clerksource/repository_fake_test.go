@@ -26,15 +26,23 @@ type fakeClerk struct {
 	byID        map[string]any
 	status      int // non-zero: every request fails with it
 
-	mu   sync.Mutex
-	hits map[string]int
+	delay time.Duration // added to every answer
+
+	mu       sync.Mutex
+	inFlight int
+	peak     int // most requests in flight at once
+	hits     map[string]int
+	queries  []string // "route limit order_by" of every list request
 }
 
 func (f *fakeClerk) handler() http.Handler {
 	mux := http.NewServeMux()
-	count := func(route string, w http.ResponseWriter) bool {
+	count := func(route string, w http.ResponseWriter, r *http.Request) bool {
 		f.mu.Lock()
 		f.hits[route]++
+		if q := r.URL.Query(); route != "user" {
+			f.queries = append(f.queries, route+" "+q.Get("limit")+" "+q.Get("order_by")+" "+q.Get("organization_id"))
+		}
 		f.mu.Unlock()
 		if f.status != 0 {
 			w.Header().Set("Clerk-Trace-Id", "trace-secret-123")
@@ -45,17 +53,17 @@ func (f *fakeClerk) handler() http.Handler {
 		return true
 	}
 	mux.HandleFunc("GET /v1/organizations/{id}/memberships", func(w http.ResponseWriter, r *http.Request) {
-		if count("memberships", w) {
+		if count("memberships", w, r) {
 			writeJSON(w, map[string]any{"data": window(f.memberships, r), "total_count": len(f.memberships)})
 		}
 	})
 	mux.HandleFunc("GET /v1/users", func(w http.ResponseWriter, r *http.Request) {
-		if count("users", w) {
+		if count("users", w, r) {
 			writeJSON(w, window(f.listed, r))
 		}
 	})
 	mux.HandleFunc("GET /v1/users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if !count("user", w) {
+		if !count("user", w, r) {
 			return
 		}
 		u, ok := f.byID[r.PathValue("id")]
@@ -66,7 +74,17 @@ func (f *fakeClerk) handler() http.Handler {
 		}
 		writeJSON(w, u)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.inFlight++
+		f.peak = max(f.peak, f.inFlight)
+		f.mu.Unlock()
+		time.Sleep(f.delay)
+		mux.ServeHTTP(w, r)
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	})
 }
 
 func window(all []any, r *http.Request) []any {
@@ -233,6 +251,53 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+func TestMembersPagesAtClerksMaximumInStableOrder(t *testing.T) {
+	f := &fakeClerk{}
+	for i := range 3 {
+		id := "user_" + strconv.Itoa(i)
+		f.memberships = append(f.memberships, fakeMembership(id, nil))
+		f.listed = append(f.listed, fakeUser(id, nil))
+	}
+	repo, _ := newFakeRepo(t, f, Config{})
+	if _, err := repo.Members(context.Background(), "org_1"); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	got := strings.Join(f.queries, "|")
+	for _, want := range []string{"memberships 500 +created_at ", "users 500 +created_at org_1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("list requests %q lack %q", got, want)
+		}
+	}
+	if len(f.queries) != 2 {
+		t.Errorf("list requests = %q, want exactly one of each", f.queries)
+	}
+}
+
+func TestMembersBoundsRequestsInFlight(t *testing.T) {
+	f := &fakeClerk{delay: 5 * time.Millisecond, byID: map[string]any{}}
+	for i := range 12 {
+		id := "user_" + strconv.Itoa(i)
+		f.memberships = append(f.memberships, fakeMembership(id, nil))
+		if i%3 == 0 {
+			f.byID[id] = fakeUser(id, nil) // missing from the list: fetched by id
+		} else {
+			f.listed = append(f.listed, fakeUser(id, nil))
+		}
+	}
+	repo, _ := newFakeRepo(t, f, Config{PageSize: 1, Concurrency: 3})
+	snap, err := repo.Members(context.Background(), "org_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if snap.Len() != 12 || f.peak > 3 || f.peak < 2 {
+		t.Errorf("%d members with at most %d requests in flight; want 12 with 2..3", snap.Len(), f.peak)
+	}
 }
 
 func TestMembersClerkErrorIsUpstreamUnavailable(t *testing.T) {

@@ -43,8 +43,10 @@ var (
 // returned. A call (all its attempts) that ends in 429, 5xx or a network
 // error counts as a failure for the breaker; BreakerFailures consecutive
 // failures open it and RoundTrip then returns ErrCircuitOpen for
-// BreakerCooldown without calling upstream. Calls ended by their caller's
-// context count neither way.
+// BreakerCooldown without calling upstream. After the cooldown the breaker
+// is half-open: up to Concurrency probe calls go through (others still get
+// ErrCircuitOpen) and as many successes close it, one failure reopens it.
+// Calls ended by their caller's context count neither way.
 //
 // A request whose context carries a slot pool (the Repository gives each
 // load one) holds a slot from just before its attempt is sent until its

@@ -456,3 +456,36 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestTransportSlotsBoundInFlightRequests(t *testing.T) {
+	var inFlight, peak atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		<-release
+		inFlight.Add(-1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	tr, _ := newTestTransport(t, Config{})
+	ctx := withSlots(context.Background(), make(chan struct{}, 3))
+	var wg sync.WaitGroup
+	var served atomic.Int64
+	for range 10 {
+		wg.Go(func() {
+			if status, err := do(t, tr, ctx, http.MethodGet, srv.URL, ""); err == nil && status == 200 {
+				served.Add(1)
+			}
+		})
+	}
+	// Let the requests pile up on the slots, then drain them one by one.
+	for range 10 {
+		release <- struct{}{}
+	}
+	wg.Wait()
+	if served.Load() != 10 || peak.Load() > 3 || peak.Load() == 0 {
+		t.Errorf("served %d with at most %d in flight; want 10 with at most 3", served.Load(), peak.Load())
+	}
+}
