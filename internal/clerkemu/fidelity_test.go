@@ -1,8 +1,3 @@
-//go:build clerkspec
-
-// The spec-validation tests need kin-openapi's own dependencies in go.sum
-// (go.yaml.in/yaml/v4, go-openapi/jsonpointer, go-openapi/swag/jsonname,
-// santhosh-tekuri/jsonschema/v6). Run them with: go test -tags clerkspec.
 package clerkemu_test
 
 import (
