@@ -297,13 +297,13 @@ func TestTransportAttemptTimeout(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(srv.Close)
-	tr, _ := newTestTransport(t, Config{RequestTimeout: 50 * time.Millisecond})
+	tr, _ := newTestTransport(t, Config{RequestTimeout: 100 * time.Millisecond})
 	status, err := do(t, tr, context.Background(), http.MethodGet, srv.URL, "")
 	if err != nil || status != 200 {
-		t.Fatalf("status %d, err %v; want 200 on the second attempt", status, err)
+		t.Fatalf("status %d, err %v; want 200 after the first attempt timed out", status, err)
 	}
-	if hits.Load() != 2 {
-		t.Errorf("upstream requests = %d, want 2", hits.Load())
+	if hits.Load() < 2 {
+		t.Errorf("upstream requests = %d, want a retry after the timed-out attempt", hits.Load())
 	}
 }
 
@@ -352,7 +352,7 @@ func TestTransportBreaker(t *testing.T) {
 
 func TestTransportBreakerIgnoresClientErrorsAndRecovers(t *testing.T) {
 	srv := newScriptServer(t, reply{404, ""})
-	tr, _ := newTestTransport(t, Config{MaxAttempts: 1, BreakerFailures: 2, BreakerCooldown: 20 * time.Millisecond})
+	tr, _ := newTestTransport(t, Config{MaxAttempts: 1, BreakerFailures: 2, BreakerCooldown: 500 * time.Millisecond})
 	for range 5 {
 		if status, err := do(t, tr, context.Background(), http.MethodGet, srv.URL, ""); err != nil || status != 404 {
 			t.Fatalf("status %d, err %v; want 404 (4xx must not open the breaker)", status, err)
@@ -369,7 +369,7 @@ func TestTransportBreakerIgnoresClientErrorsAndRecovers(t *testing.T) {
 	srv.setReplies(reply{200, ""})
 	var status int
 	var err error
-	for range 100 {
+	for range 300 {
 		time.Sleep(10 * time.Millisecond)
 		if status, err = do(t, tr, context.Background(), http.MethodGet, srv.URL, ""); !errors.Is(err, ErrCircuitOpen) {
 			break
