@@ -84,3 +84,21 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCursor(b *testing.B) {
+	o := order{fieldEmail, false}
+	k := sortKey{text: "margaret.hamilton1234@mail.example.net", id: "user_9f86d081884c7d65"}
+	c := encodeCursor(o, &k)
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			encodeCursor(o, &k)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := decodeCursor(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -163,20 +163,29 @@ func (s *Snapshot) run(p plan, cursors bool) *Page {
 		page.HasPreviousPage = start > 0
 		page.HasNextPage = end < len(idx)
 	} else {
-		picked = make([]int32, 0, min(first, 256))
-		for k, i := range idx {
-			if !p.match(&s.entries[i]) {
+		// Test every member in load order, which reads entries and their
+		// metadata sequentially, then walk the index only as far as needed.
+		matched := make([]uint64, (len(s.entries)+63)/64)
+		for i := range s.entries {
+			if p.match(&s.entries[i]) {
+				matched[i/64] |= 1 << (i % 64)
+				page.TotalCount++
+			}
+		}
+		isMatch := func(i int32) bool { return matched[i/64]&(1<<(i%64)) != 0 }
+		for k := start - 1; k >= 0 && !page.HasPreviousPage; k-- {
+			page.HasPreviousPage = isMatch(idx[k])
+		}
+		picked = make([]int32, 0, min(first, page.TotalCount))
+		for _, i := range idx[start:] {
+			if !isMatch(i) {
 				continue
 			}
-			page.TotalCount++
-			switch {
-			case k < start:
-				page.HasPreviousPage = true
-			case len(picked) < first:
-				picked = append(picked, i)
-			default:
+			if len(picked) == first {
 				page.HasNextPage = true
+				break
 			}
+			picked = append(picked, i)
 		}
 	}
 
