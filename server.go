@@ -4,6 +4,7 @@
 //	go run .                 serve against Clerk (CLERK_SECRET_KEY required)
 //	go run . -demo           serve against an in-process Clerk emulator, no account needed
 //	go run . clerk-emulator  run the Clerk emulator alone
+//	go run . loadtest        measure cold loads and warm throughput on loopback (see BENCHMARKS.md)
 //
 // Configuration comes from the environment; see README.md.
 package main
@@ -87,10 +88,10 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	demo := fs.Bool("demo", false, "serve against an in-process Clerk emulator with generated data (no Clerk account needed)")
 	demoData := fs.String("demo-data", "", "with -demo: load the emulator's dataset from this JSON file")
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("%v (flags: -demo, -demo-data FILE; subcommand: clerk-emulator)", err)
+		return Config{}, fmt.Errorf("%v (flags: -demo, -demo-data FILE; subcommands: clerk-emulator, loadtest)", err)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q (flags: -demo, -demo-data FILE; subcommand: clerk-emulator)", fs.Arg(0))
+		return Config{}, fmt.Errorf("unexpected argument %q (flags: -demo, -demo-data FILE; subcommands: clerk-emulator, loadtest)", fs.Arg(0))
 	}
 	c := Config{Demo: *demo, DemoData: *demoData}
 	if c.DemoData != "" && !c.Demo {
@@ -213,6 +214,9 @@ type Extras struct {
 	DemoTokens *clerkemu.DemoTokens
 	// HTTPClient is used for every Clerk call; nil means a default client.
 	HTTPClient *http.Client
+	// DisableResponseCache turns the GraphQL response cache off (the load
+	// test measures gqlgen's execution with it).
+	DisableResponseCache bool
 }
 
 // NewApp wires the layers: auth -> transports -> directory service -> cache -> Clerk.
@@ -243,7 +247,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	})
 	svc := &directory.Service{Source: snapshots}
 
-	gql := graph.NewHandler(graph.Options{Directory: svc, Introspection: cfg.Introspection, Logger: logger})
+	gopts := graph.Options{Directory: svc, Introspection: cfg.Introspection, Logger: logger}
+	if x.DisableResponseCache {
+		gopts.ResponseCacheBytes = -1
+	}
+	gql := graph.NewHandler(gopts)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -320,9 +328,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "clerk-emulator" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "clerk-emulator":
 		err = runEmulator(ctx, os.Args[2:], os.Stdout)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "loadtest":
+		err = runLoadTest(ctx, os.Args[2:], os.Stdout)
+	default:
 		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, logger)
 	}
 	if err != nil {

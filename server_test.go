@@ -506,6 +506,15 @@ func (s *stack) post(t *testing.T, token, query string) (*http.Response, []byte)
 
 func TestResponseCache(t *testing.T) {
 	s := newStack(t, nil, nil)
+	// A query that needs no member data is cached without loading any.
+	for i := 0; i < 2; i++ {
+		if resp, body := s.post(t, s.tokens.Admin, `{ viewer { userId } }`); resp.StatusCode != 200 || (i == 1) != (resp.Header.Get("X-Response-Cache") == "hit") {
+			t.Fatalf("viewer #%d: %s %q", i, body, resp.Header.Get("X-Response-Cache"))
+		}
+	}
+	if reqs := s.emu.Requests(); reqs["GET /v1/users"]+reqs["GET /v1/organizations/{id}/memberships"] != 0 {
+		t.Fatalf("a viewer query loaded members: %v", reqs)
+	}
 	const q = `{ orgUsers(first: 3) { totalCount nodes { id email } } }`
 	first, body1 := s.post(t, s.tokens.Admin, q)
 	second, body2 := s.post(t, s.tokens.Admin, q)

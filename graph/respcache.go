@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -23,9 +24,11 @@ const cachedRole = "org:admin"
 
 // responseCache serves identical warm GraphQL requests from stored bytes,
 // skipping gqlgen's per-field execution. The key holds everything an answer
-// depends on: the caller's organization, identity, role and permissions, the
-// version of the organization's snapshot, and the operation text, name and
-// variables. Only complete answers without errors are kept.
+// depends on from the request: the caller's organization, identity, role and
+// permissions, and the operation text, name and variables; each entry also
+// records the snapshot version it was built from and is served only while the
+// organization's snapshot still has that version. Only complete answers
+// without errors are kept.
 type responseCache struct {
 	next   http.Handler
 	source directory.Source
@@ -51,17 +54,11 @@ func (c *responseCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.next.ServeHTTP(w, r)
 		return
 	}
-	snap, err := c.source.Members(r.Context(), p.OrgID)
-	if err != nil {
-		c.next.ServeHTTP(w, r) // the resolver reports the error
-		return
-	}
-	keyFor := func(version string) respcache.Key {
-		return respcache.NewKey(p.OrgID, version, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","),
-			req.OperationName, req.Query, string(req.Variables), string(req.Extensions))
-	}
-	if e, ok := c.cache.Get(keyFor(snap.Version())); ok {
+	key := respcache.NewKey(p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","),
+		req.OperationName, req.Query, string(req.Variables), string(req.Extensions))
+	if e, ok := c.cache.Get(key); ok && c.current(r.Context(), p.OrgID, e.Tag) {
 		w.Header().Set("Content-Type", e.ContentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(e.Body)))
 		w.Header().Set("X-Response-Cache", "hit")
 		_, _ = w.Write(e.Body)
 		return
@@ -71,9 +68,21 @@ func (c *responseCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.next.ServeHTTP(capture, r.WithContext(context.WithValue(r.Context(), usageKey{}, rec)))
 	w.WriteHeader(capture.status)
 	_, _ = w.Write(capture.body.Bytes())
-	if version, ok := rec.cacheable(snap.Version()); ok && capture.status == http.StatusOK {
-		c.cache.Put(keyFor(version), respcache.Entry{Body: capture.body.Bytes(), ContentType: w.Header().Get("Content-Type")})
+	if version, ok := rec.cacheable(); ok && capture.status == http.StatusOK {
+		c.cache.Put(key, respcache.Entry{Body: capture.body.Bytes(), ContentType: w.Header().Get("Content-Type"), Tag: version})
 	}
+}
+
+// current reports whether an answer built from snapshot version is still
+// valid: always when it used no snapshot (""), else when the organization's
+// snapshot still has that version. Looking the snapshot up is a cache hit for
+// an organization whose answers are cached.
+func (c *responseCache) current(ctx context.Context, orgID, version string) bool {
+	if version == "" {
+		return true
+	}
+	snap, err := c.source.Members(ctx, orgID)
+	return err == nil && snap.Version() == version
 }
 
 // readRequest reads the GraphQL request and restores the body for gqlgen.
@@ -145,10 +154,10 @@ func markErrors(ctx context.Context) {
 	}
 }
 
-// cacheable returns the snapshot version to store the answer under: the one
-// every resolver used, or looked when none used a snapshot. An answer with
-// errors, or built from two versions, is not stored.
-func (u *usage) cacheable(looked string) (string, bool) {
+// cacheable returns the snapshot version the answer was built from ("" when
+// it used none). An answer with errors, or built from two versions, is not
+// stored.
+func (u *usage) cacheable() (string, bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.errors || len(u.versions) > 1 {
@@ -157,7 +166,7 @@ func (u *usage) cacheable(looked string) (string, bool) {
 	for v := range u.versions {
 		return v, true
 	}
-	return looked, true
+	return "", true
 }
 
 // errorsMarker is the response interceptor that feeds markErrors.

@@ -36,6 +36,8 @@ func NewKey(parts ...string) Key {
 type Entry struct {
 	Body        []byte
 	ContentType string
+	// Tag is the caller's validator, e.g. the data version the body was built from.
+	Tag string
 }
 
 // Cache is a byte-bounded LRU of entries, safe for concurrent use. A nil

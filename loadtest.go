@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orgusers/orgusers/internal/clerkemu"
+	"github.com/orgusers/orgusers/internal/loadtest"
+)
+
+// orgBig is the organization the load test adds to the default dataset to
+// measure a cold load of a large organization.
+const orgBig = "org_loadtest_big"
+
+// runLoadTest starts a Clerk emulator with injected latency, the real server
+// against it and a plain net/http handler serving identical bytes, all on
+// loopback, then measures cold loads and warm throughput side by side.
+func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	duration := fs.Duration("duration", 5*time.Second, "how long each warm phase runs")
+	concurrency := fs.Int("concurrency", 16, "concurrent clients in warm phases")
+	latency := fs.Duration("latency", 100*time.Millisecond, "latency the Clerk emulator adds to every request")
+	bigMembers := fs.Int("big", 5000, "members of the large organization used for the cold-load measurement")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *concurrency < 1 || *duration <= 0 || *bigMembers < 1 || *latency < 0 {
+		return fmt.Errorf("loadtest: -concurrency, -duration and -big must be positive, -latency not negative")
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	data := clerkemu.DefaultDataset()
+	bigAdmin := addBigOrg(data, *bigMembers)
+	emu, err := clerkemu.New(clerkemu.Options{Data: data})
+	if err != nil {
+		return err
+	}
+	emuURL, stopEmu, err := serveLoopback(emu.Handler())
+	if err != nil {
+		return err
+	}
+	defer stopEmu()
+	emu.SetFaults(clerkemu.Fault{Latency: *latency})
+
+	cfg := Config{SecretKey: emu.SecretKey(), APIURL: emuURL + "/v1", CacheTTL: 30 * time.Second, CacheMaxStale: 10 * time.Minute, CacheMaxOrgs: 1000, RateLimit: 900}
+	newServer := func(x Extras) (string, func(), error) {
+		app, err := NewApp(cfg, x, logger)
+		if err != nil {
+			return "", nil, err
+		}
+		u, stop, err := serveLoopback(app.Handler)
+		return u, func() { stop(); app.Close() }, err
+	}
+	srvURL, stopSrv, err := newServer(Extras{})
+	if err != nil {
+		return err
+	}
+	defer stopSrv()
+	noCacheURL, stopNoCache, err := newServer(Extras{DisableResponseCache: true})
+	if err != nil {
+		return err
+	}
+	defer stopNoCache()
+
+	acmeAdmin, err := emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserAcmeAdmin, OrgID: clerkemu.OrgAcme, OrgSlug: clerkemu.SlugAcme, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	bigToken, err := emu.SignToken(clerkemu.TokenOptions{UserID: bigAdmin, OrgID: orgBig, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	midToken, err := emu.SignToken(clerkemu.TokenOptions{UserID: firstAdmin(data, clerkemu.OrgMid), OrgID: clerkemu.OrgMid, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	client := loadtest.NewClient(max(*concurrency, 100))
+	// Fetch the signing keys once, so the cold loads below measure member loads only.
+	for _, u := range []string{srvURL, noCacheURL} {
+		if status, _, err := post(client, u, acmeAdmin, `{ viewer { userId } }`); err != nil || status != 200 {
+			return fmt.Errorf("warming the session verifier: status %d, %v", status, err)
+		}
+	}
+
+	fmt.Fprintf(out, "loadtest: %s/%s, %d CPUs, GOMAXPROCS %d; Clerk emulator latency %s; warm phases %s at concurrency %d\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), *latency, *duration, *concurrency)
+
+	// Cold loads, one at a time, with upstream latency.
+	fmt.Fprintln(out, "Cold loads (Clerk emulator with injected latency):")
+	const pageQuery = `{ orgUsers(first: 100) { totalCount pageInfo { hasNextPage endCursor } nodes { ` + loadFields + ` } } }`
+	for _, c := range []struct {
+		name, token string
+		members     int
+	}{{clerkemu.OrgAcme, acmeAdmin, clerkemu.AcmeMembers}, {orgBig, bigToken, *bigMembers}} {
+		emu.ResetCounters()
+		t0 := time.Now()
+		status, _, err := post(client, srvURL, c.token, pageQuery)
+		elapsed := time.Since(t0)
+		if err != nil || status != 200 {
+			return fmt.Errorf("cold load of %s: status %d, %v", c.name, status, err)
+		}
+		fmt.Fprintf(out, "  %-22s %5d members  %8s  Clerk requests %3d (target <= %d)  %s\n", c.name, c.members,
+			elapsed.Round(time.Millisecond), emu.TotalRequests(), 2*((c.members+499)/500), formatCounts(emu.Requests()))
+	}
+
+	// 100 concurrent requests for a cold organization share one load.
+	emu.ResetCounters()
+	var wg sync.WaitGroup
+	var failed int
+	var mu sync.Mutex
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if status, _, err := post(client, srvURL, midToken, pageQuery); err != nil || status != 200 {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Fprintf(out, "  100 concurrent cold requests for %s: %d failed, Clerk requests %d (one load)  %s\n\n",
+		clerkemu.OrgMid, failed, emu.TotalRequests(), formatCounts(emu.Requests()))
+
+	// Warm throughput beside a plain handler serving the same bytes.
+	fmt.Fprintln(out, "Warm throughput (each beside a plain net/http handler serving identical bytes):")
+	emu.ResetCounters()
+	gqlBody, _ := json.Marshal(map[string]string{"query": pageQuery})
+	auth := http.Header{"Authorization": {"Bearer " + acmeAdmin}, "Content-Type": {"application/json"}}
+	restHeader := http.Header{"Authorization": {"Bearer " + acmeAdmin}}
+	phases := []struct {
+		name   string
+		target loadtest.Target
+	}{
+		{"graphql orgUsers(first:100)", loadtest.Target{Method: http.MethodPost, URL: srvURL + "/graphql", Header: auth, Body: gqlBody}},
+		{"graphql, response cache off", loadtest.Target{Method: http.MethodPost, URL: noCacheURL + "/graphql", Header: auth, Body: gqlBody}},
+		{"rest full array (1,200 rows)", loadtest.Target{URL: srvURL + "/api/organization/users", Header: restHeader}},
+	}
+	for _, p := range phases {
+		p.target.Name = p.name
+		body, ctype, err := fetch(client, p.target)
+		if err != nil {
+			return fmt.Errorf("%s: %v", p.name, err)
+		}
+		plainURL, stopPlain, err := serveLoopback(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			_, _ = w.Write(body)
+		}))
+		if err != nil {
+			return err
+		}
+		plain := loadtest.Target{Name: "  plain handler, same bytes", Method: p.target.Method, URL: plainURL, Header: p.target.Header, Body: p.target.Body}
+		r := loadtest.Run(ctx, client, p.target, *concurrency, *duration)
+		rp := loadtest.Run(ctx, client, plain, *concurrency, *duration)
+		stopPlain()
+		fmt.Fprintf(out, "  %s\n  %s\n  ratio %.1f%%  (response %d bytes)\n\n", r, rp, 100*r.RPS()/rp.RPS(), len(body))
+	}
+	fmt.Fprintf(out, "Clerk requests during the warm phases: %d %s\n", emu.TotalRequests(), formatCounts(emu.Requests()))
+	return nil
+}
+
+// loadFields is every OrgUser field.
+const loadFields = `id email firstName lastName username imageUrl lastSignInAt publicMetadata createdAt role roleName membershipMetadata joinedAt lastActiveAt banned`
+
+func post(client *http.Client, base, token, query string) (int, []byte, error) {
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if bytes.Contains(raw, []byte(`"errors"`)) {
+		return resp.StatusCode, raw, fmt.Errorf("errors in answer: %.200s", raw)
+	}
+	return resp.StatusCode, raw, err
+}
+
+// fetch sends t once and returns the body and content type of a 200 answer.
+func fetch(client *http.Client, t loadtest.Target) ([]byte, string, error) {
+	req, _ := http.NewRequest(t.Method, t.URL, bytes.NewReader(t.Body))
+	if t.Method == "" {
+		req.Method = http.MethodGet
+	}
+	req.Header = t.Header.Clone()
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || bytes.Contains(body[:min(len(body), 64)], []byte(`"errors"`)) {
+		return nil, "", fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
+	}
+	return body, resp.Header.Get("Content-Type"), err
+}
+
+// serveLoopback serves h on a fresh 127.0.0.1 port.
+func serveLoopback(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func formatCounts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func firstAdmin(d *clerkemu.Dataset, orgID string) string {
+	if ids := d.MemberIDs(orgID, clerkemu.RoleAdmin); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// addBigOrg adds an organization of n generated members to d and returns
+// the user id of its admin.
+func addBigOrg(d *clerkemu.Dataset, n int) string {
+	const base = int64(1_700_000_000_000)
+	d.Organizations = append(d.Organizations, clerkemu.Organization{ID: orgBig, Name: "Load test", Slug: "loadtest", CreatedAt: base, UpdatedAt: base})
+	departments := []string{"Engineering", "Sales", "Marketing", "Finance", "Support"}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("user_lt_%06d", i)
+		created := base + int64(i)*60_000
+		first, last := fmt.Sprintf("First%d", i), fmt.Sprintf("Last%d", i%97)
+		u := clerkemu.User{
+			ID: id, FirstName: &first, LastName: &last,
+			EmailAddresses:        []clerkemu.EmailAddress{{ID: "idn_lt_" + id, EmailAddress: fmt.Sprintf("member%06d@loadtest.example.com", i), Verified: true, CreatedAt: created, UpdatedAt: created}},
+			PrimaryEmailAddressID: "idn_lt_" + id,
+			PublicMetadata:        map[string]any{"department": departments[i%len(departments)], "vnum": i},
+			PrivateMetadata:       map[string]any{"salary": 50000 + i},
+			CreatedAt:             created, UpdatedAt: created,
+		}
+		if i%10 != 0 {
+			s := created + 86_400_000
+			u.LastSignInAt = &s
+		}
+		role := clerkemu.RoleMember
+		if i == 0 {
+			role = clerkemu.RoleAdmin
+		}
+		d.Users = append(d.Users, u)
+		d.Memberships = append(d.Memberships, clerkemu.Membership{ID: "orgmem_lt_" + id, OrganizationID: orgBig, UserID: id, Role: role, CreatedAt: created, UpdatedAt: created})
+	}
+	return "user_lt_000000"
+}
