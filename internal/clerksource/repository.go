@@ -219,7 +219,10 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 		}
 	}
 	found(users)
-	for page, next := userPages[len(userPages)-1], len(userPages); len(page) == l.r.pageSize && len(lacking) > 0; next++ {
+	// However the list shifted, the lacking users fit in this many more
+	// pages; any still missing after them are fetched by id.
+	last := len(userPages) + ceilDiv(len(lacking), l.r.pageSize)
+	for page, next := userPages[len(userPages)-1], len(userPages); len(page) == l.r.pageSize && len(lacking) > 0 && next <= last; next++ {
 		var err error
 		if page, err = l.userPage(ctx, next); err != nil {
 			return nil, nil, err
