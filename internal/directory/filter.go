@@ -2,6 +2,7 @@ package directory
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -41,8 +42,15 @@ type pred func(e *entry) bool
 
 func matchNone(*entry) bool { return false }
 
-// compileFilter validates f and turns it into a predicate, once per query.
-func compileFilter(f *Filter) (pred, error) {
+// binder is a compiled filter: it resolves metadata paths and values against
+// one snapshot's interned metadata and returns the predicate for it. A nil
+// binder matches every member.
+type binder func(s *Snapshot) pred
+
+func always(p pred) binder { return func(*Snapshot) pred { return p } }
+
+// compileFilter validates f and compiles it, once per query.
+func compileFilter(f *Filter) (binder, error) {
 	if f == nil {
 		return nil, nil
 	}
@@ -66,15 +74,15 @@ func (c *compiler) count(field string) error {
 	return nil
 }
 
-func (c *compiler) filter(f *Filter, field string, depth int) (pred, error) {
+func (c *compiler) filter(f *Filter, field string, depth int) (binder, error) {
 	if depth > MaxFilterDepth {
 		return nil, badInput(field, "filters nest deeper than %d levels", MaxFilterDepth)
 	}
 	if err := c.count(field); err != nil {
 		return nil, err
 	}
-	var ps []pred
-	add := func(p pred) { ps = append(ps, p) }
+	var bs []binder
+	add := func(p pred) { bs = append(bs, always(p)) }
 
 	if f.Roles != nil {
 		add(inSet(f.Roles, false, func(e *entry) (string, bool) { return e.m.Role, true }))
@@ -106,10 +114,14 @@ func (c *compiler) filter(f *Filter, field string, depth int) (pred, error) {
 	}
 	if f.Search != nil {
 		q := strings.ToLower(*f.Search)
-		add(func(e *entry) bool {
-			return strings.Contains(e.email, q) || strings.Contains(e.first, q) ||
-				strings.Contains(e.last, q) || strings.Contains(e.username, q)
-		})
+		if strings.IndexByte(q, textSep) < 0 {
+			add(func(e *entry) bool { return strings.Contains(e.text, q) })
+		} else {
+			add(func(e *entry) bool {
+				return strings.Contains(e.email, q) || strings.Contains(e.first, q) ||
+					strings.Contains(e.last, q) || strings.Contains(e.username, q)
+			})
+		}
 	}
 	if f.UserIDs != nil {
 		add(inSet(f.UserIDs, false, func(e *entry) (string, bool) { return e.m.UserID, true }))
@@ -122,88 +134,118 @@ func (c *compiler) filter(f *Filter, field string, depth int) (pred, error) {
 		if err := c.count(name); err != nil {
 			return nil, err
 		}
-		p, err := compileCondition(&f.Metadata[i], name)
+		cond, err := compileCondition(&f.Metadata[i], name)
 		if err != nil {
 			return nil, err
 		}
-		add(p)
+		bs = append(bs, func(s *Snapshot) pred { return cond.bind(s.meta) })
 	}
 	for i := range f.And {
-		p, err := c.filter(&f.And[i], fmt.Sprintf("%s.and[%d]", field, i), depth+1)
+		b, err := c.filter(&f.And[i], fmt.Sprintf("%s.and[%d]", field, i), depth+1)
 		if err != nil {
 			return nil, err
 		}
-		if p != nil {
-			add(p)
+		if b != nil {
+			bs = append(bs, b)
 		}
 	}
 	if f.Or != nil {
-		var alts []pred
+		var alts []binder
 		all := false
 		for i := range f.Or {
-			p, err := c.filter(&f.Or[i], fmt.Sprintf("%s.or[%d]", field, i), depth+1)
+			b, err := c.filter(&f.Or[i], fmt.Sprintf("%s.or[%d]", field, i), depth+1)
 			if err != nil {
 				return nil, err
 			}
-			if p == nil {
-				all = true
-			}
-			alts = append(alts, p)
+			all = all || b == nil
+			alts = append(alts, b)
 		}
 		if !all {
-			add(anyOf(alts))
+			bs = append(bs, anyOf(alts))
 		}
 	}
 	if f.Not != nil {
-		p, err := c.filter(f.Not, field+".not", depth+1)
+		b, err := c.filter(f.Not, field+".not", depth+1)
 		if err != nil {
 			return nil, err
 		}
-		if p == nil {
-			add(matchNone)
-		} else {
-			add(func(e *entry) bool { return !p(e) })
-		}
+		bs = append(bs, not(b))
 	}
-	return allOf(ps), nil
+	return allOf(bs), nil
 }
 
-// allOf is the conjunction of ps: nil (all) when ps is empty.
-func allOf(ps []pred) pred {
-	switch len(ps) {
+// allOf is the conjunction of bs: nil (all) when bs is empty.
+func allOf(bs []binder) binder {
+	switch len(bs) {
 	case 0:
 		return nil
 	case 1:
-		return ps[0]
-	case 2:
-		a, b := ps[0], ps[1]
-		return func(e *entry) bool { return a(e) && b(e) }
+		return bs[0]
 	}
-	return func(e *entry) bool {
-		for _, p := range ps {
-			if !p(e) {
-				return false
+	return func(s *Snapshot) pred {
+		var ps []pred
+		for _, b := range bs {
+			if p := b(s); p != nil {
+				ps = append(ps, p)
 			}
 		}
-		return true
+		switch len(ps) {
+		case 0:
+			return nil
+		case 1:
+			return ps[0]
+		case 2:
+			a, b := ps[0], ps[1]
+			return func(e *entry) bool { return a(e) && b(e) }
+		}
+		return func(e *entry) bool {
+			for _, p := range ps {
+				if !p(e) {
+					return false
+				}
+			}
+			return true
+		}
 	}
 }
 
-// anyOf is the disjunction of non-nil ps: matchNone when ps is empty.
-func anyOf(ps []pred) pred {
-	switch len(ps) {
-	case 0:
-		return matchNone
-	case 1:
-		return ps[0]
-	}
-	return func(e *entry) bool {
-		for _, p := range ps {
-			if p(e) {
-				return true
+// anyOf is the disjunction of non-nil bs: matchNone when bs is empty.
+func anyOf(bs []binder) binder {
+	return func(s *Snapshot) pred {
+		ps := make([]pred, len(bs))
+		for i, b := range bs {
+			if ps[i] = b(s); ps[i] == nil {
+				return nil
 			}
 		}
-		return false
+		switch len(ps) {
+		case 0:
+			return matchNone
+		case 1:
+			return ps[0]
+		}
+		return func(e *entry) bool {
+			for _, p := range ps {
+				if p(e) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+}
+
+// not is the negation of b.
+func not(b binder) binder {
+	if b == nil {
+		return always(matchNone)
+	}
+	return func(s *Snapshot) pred {
+		p := b(s)
+		if p == nil {
+			return matchNone
+		}
+		return func(e *entry) bool { return !p(e) }
 	}
 }
 
@@ -240,27 +282,35 @@ func inSet(values []string, fold bool, get func(*entry) (string, bool)) pred {
 	}
 }
 
-// compileCondition validates one metadata condition and compiles it.
-func compileCondition(mc *MetadataCondition, field string) (pred, error) {
-	var src int
+// condition is a validated MetadataCondition, operands normalized.
+type condition struct {
+	root     uint32 // rootUser or rootMembership
+	path     []string
+	op       MetadataOp
+	value    any   // OpEquals, OpIncludes
+	values   []any // OpIn
+	lowerSub string
+	exists   bool
+}
+
+// compileCondition validates one metadata condition and normalizes its operands.
+func compileCondition(mc *MetadataCondition, field string) (*condition, error) {
+	c := &condition{op: mc.Op, exists: mc.Exists}
 	switch mc.Source {
 	case "", MetadataUser:
-		src = metaUser
+		c.root = rootUser
 	case MetadataMembership:
-		src = metaMembership
+		c.root = rootMembership
 	default:
 		return nil, badInput(field+".source", "unknown value %q", string(mc.Source))
 	}
 	if mc.Path == "" {
 		return nil, badInput(field+".path", "empty path")
 	}
-	path := strings.Split(mc.Path, ".")
-	for _, seg := range path {
-		if seg == "" {
-			return nil, badInput(field+".path", "empty path segment")
-		}
+	c.path = strings.Split(mc.Path, ".")
+	if slices.Contains(c.path, "") {
+		return nil, badInput(field+".path", "empty path segment")
 	}
-	get := func(e *entry) (any, bool) { return lookup(e.meta[src], path) }
 
 	// Operands of the operators not chosen must be unset.
 	valueUsed := mc.Op == OpEquals || mc.Op == OpIncludes || mc.Op == OpContains
@@ -268,94 +318,30 @@ func compileCondition(mc *MetadataCondition, field string) (pred, error) {
 		return nil, badInput(field, "give exactly one operator")
 	}
 
+	var err error
 	switch mc.Op {
 	case OpEquals, OpIncludes:
-		want, err := normalizeValue(mc.Value)
-		if err != nil {
+		if c.value, err = normalizeValue(mc.Value); err != nil {
 			return nil, badInput(field+"."+string(mc.Op), "%v", err)
 		}
-		if mc.Op == OpEquals {
-			return func(e *entry) bool {
-				v, ok := get(e)
-				return ok && jsonEqual(v, want)
-			}, nil
-		}
-		return func(e *entry) bool {
-			v, ok := get(e)
-			arr, isArr := v.([]any)
-			if !ok || !isArr {
-				return false
-			}
-			for _, el := range arr {
-				if jsonEqual(el, want) {
-					return true
-				}
-			}
-			return false
-		}, nil
-
 	case OpIn:
-		wants := make([]any, len(mc.Values))
-		scalars := true
+		c.values = make([]any, len(mc.Values))
 		for i, v := range mc.Values {
-			n, err := normalizeValue(v)
-			if err != nil {
+			if c.values[i], err = normalizeValue(v); err != nil {
 				return nil, badInput(fmt.Sprintf("%s.in[%d]", field, i), "%v", err)
 			}
-			wants[i] = n
-			scalars = scalars && isScalar(n)
 		}
-		if len(wants) == 0 {
-			return matchNone, nil
-		}
-		if scalars && len(wants) > 8 {
-			set := make(map[any]struct{}, len(wants))
-			for _, w := range wants {
-				set[w] = struct{}{}
-			}
-			return func(e *entry) bool {
-				v, ok := get(e)
-				if !ok || !isScalar(v) {
-					return false
-				}
-				_, in := set[v]
-				return in
-			}, nil
-		}
-		return func(e *entry) bool {
-			v, ok := get(e)
-			if !ok {
-				return false
-			}
-			for _, w := range wants {
-				if jsonEqual(v, w) {
-					return true
-				}
-			}
-			return false
-		}, nil
-
 	case OpContains:
 		s, ok := mc.Value.(string)
 		if !ok {
 			return nil, badInput(field+".contains", "must be a string")
 		}
-		sub := strings.ToLower(s)
-		return func(e *entry) bool {
-			v, ok := get(e)
-			str, isStr := v.(string)
-			return ok && isStr && containsFold(str, sub)
-		}, nil
-
+		c.lowerSub = strings.ToLower(s)
 	case OpExists:
-		want := mc.Exists
-		return func(e *entry) bool {
-			_, ok := get(e)
-			return ok == want
-		}, nil
-
 	case "":
 		return nil, badInput(field, "give exactly one operator")
+	default:
+		return nil, badInput(field, "unknown operator %q", string(mc.Op))
 	}
-	return nil, badInput(field, "unknown operator %q", string(mc.Op))
+	return c, nil
 }

@@ -14,11 +14,12 @@ import (
 
 // This file holds the JSON value model metadata conditions compare in.
 //
-// Both sides of a comparison are normalized to the same small set of types
-// first: nil, bool, string, number, []any and map[string]any. A number is the
+// Metadata and condition operands are normalized to the same small set of
+// types: nil, bool, string, number, []any and map[string]any. A number is the
 // canonical decimal text of its value ("7", "7.0" and 7.0 all become "7e0"),
 // so numbers compare by value with plain string equality, and integers beyond
-// float64 precision still compare exactly.
+// float64 precision still compare exactly. The metaStore then interns
+// normalized values, so that JSON-equal values share one id.
 
 // number is a JSON number in canonical form; see canonicalNumber.
 type number string
@@ -223,72 +224,6 @@ func canonicalNumber(s string) (n number, ok bool) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// jsonEqual reports whether two normalized values are equal JSON values.
-func jsonEqual(a, b any) bool {
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case number:
-		y, ok := b.(number)
-		return ok && x == y
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !jsonEqual(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok || !jsonEqual(xv, yv) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// isScalar reports whether a normalized value is hashable (usable as a map key).
-func isScalar(v any) bool {
-	switch v.(type) {
-	case nil, bool, string, number:
-		return true
-	}
-	return false
-}
-
-// lookup follows path through nested objects from root. A missing key or a
-// step through anything but an object means the path is missing.
-func lookup(root any, path []string) (any, bool) {
-	v := root
-	for _, seg := range path {
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = obj[seg]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
-
 // containsFold reports whether s contains lowerSub, which is already
 // lowercased, ignoring case. ASCII text is searched without allocating.
 func containsFold(s, lowerSub string) bool {
@@ -322,32 +257,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// valueBytes approximates the heap retained by a normalized value, counting
-// the interface word pair that holds it.
-func valueBytes(v any) int {
-	const iface = 16
-	switch x := v.(type) {
-	case string:
-		return iface + 16 + len(x)
-	case number:
-		return iface + 16 + len(x)
-	case []any:
-		n := iface + 24
-		for _, e := range x {
-			n += valueBytes(e)
-		}
-		return n
-	case map[string]any:
-		// Swiss-table groups hold 8 slots of key (16) + value (16) plus a
-		// control word, filled to 7/8 at most.
-		groups := (len(x)*8/7 + 7) / 8
-		n := iface + 48 + groups*(8+8*32)
-		for k, e := range x {
-			n += len(k) + valueBytes(e) - iface
-		}
-		return n
-	}
-	return iface
 }

@@ -97,7 +97,7 @@ func (s *Snapshot) All(f *Filter, o Order) (*Page, error) {
 // plan is a validated query, ready to run against any snapshot.
 type plan struct {
 	order order
-	match pred // nil matches every member
+	match binder // nil matches every member
 	first int  // -1: no limit
 	after *sortKey
 }
@@ -154,9 +154,13 @@ func (s *Snapshot) run(p plan, cursors bool) *Page {
 		first = len(idx)
 	}
 
+	var match pred
+	if p.match != nil {
+		match = p.match(s)
+	}
 	page := &Page{Snapshot: s}
 	var picked []int32
-	if p.match == nil {
+	if match == nil {
 		end := min(start+first, len(idx))
 		picked = idx[start:end]
 		page.TotalCount = len(idx)
@@ -167,7 +171,7 @@ func (s *Snapshot) run(p plan, cursors bool) *Page {
 		// metadata sequentially, then walk the index only as far as needed.
 		matched := make([]uint64, (len(s.entries)+63)/64)
 		for i := range s.entries {
-			if p.match(&s.entries[i]) {
+			if match(&s.entries[i]) {
 				matched[i/64] |= 1 << (i % 64)
 				page.TotalCount++
 			}

@@ -17,6 +17,7 @@ type Snapshot struct {
 	orgID    string
 	members  []Member
 	entries  []entry // entries[i] describes members[i]
+	meta     *metaStore
 	byID     map[string]int
 	loadedAt time.Time
 	version  string
@@ -34,25 +35,25 @@ type sortIndex struct {
 // entry is what filtering and sorting read about one member, computed once.
 type entry struct {
 	m *Member
-	// Lowercased text keys; "" when absent (see flags).
+	// text is email, first name, last name and username, lowercased and
+	// joined by textSep: what Search looks in. The four text keys are
+	// substrings of it; "" when absent (see flags).
+	text                         string
 	email, first, last, username string
 	created, joined, lastSignIn  tkey
-	flags                        uint8
-	// meta holds the decoded metadata objects, indexed by metaUser and
-	// metaMembership; nil for an empty or invalid object.
-	meta [2]any
+	// The member's metadata fields are meta.fields[metaOff:metaOff+metaLen].
+	metaOff, metaLen uint32
+	flags            uint8
 }
+
+// textSep separates the parts of entry.text.
+const textSep = 0
 
 const (
 	hasEmail uint8 = 1 << iota
 	hasFirstName
 	hasLastName
 	hasLastSignIn
-)
-
-const (
-	metaUser = iota
-	metaMembership
 )
 
 // NewSnapshot builds the snapshot of orgID's members as loaded at loadedAt.
@@ -65,6 +66,7 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		orgID:    orgID,
 		members:  members,
 		entries:  make([]entry, len(members)),
+		meta:     newMetaStore(),
 		byID:     make(map[string]int, len(members)),
 		loadedAt: loadedAt,
 	}
@@ -78,20 +80,26 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		e := &s.entries[i]
 		e.m = m
 		size += memberBytes(m)
+		var parts [4]string
+		for j, p := range []*string{m.Email, m.FirstName, m.LastName, m.Username} {
+			if p != nil {
+				parts[j] = strings.ToLower(*p)
+			}
+		}
+		e.text = strings.Join(parts[:], "\x00")
+		size += len(e.text)
+		rest := e.text
+		for j, dst := range []*string{&e.email, &e.first, &e.last, &e.username} {
+			*dst, rest = rest[:len(parts[j])], rest[min(len(parts[j])+1, len(rest)):]
+		}
 		if m.Email != nil {
 			e.flags |= hasEmail
-			e.email = lower(*m.Email, &size)
 		}
 		if m.FirstName != nil {
 			e.flags |= hasFirstName
-			e.first = lower(*m.FirstName, &size)
 		}
 		if m.LastName != nil {
 			e.flags |= hasLastName
-			e.last = lower(*m.LastName, &size)
-		}
-		if m.Username != nil {
-			e.username = lower(*m.Username, &size)
 		}
 		if m.LastSignInAt != nil {
 			e.flags |= hasLastSignIn
@@ -99,37 +107,28 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		}
 		e.created = timeKey(m.CreatedAt)
 		e.joined = timeKey(m.JoinedAt)
-		e.meta[metaUser] = s.decode(m, "public", m.PublicMetadata, &size)
-		e.meta[metaMembership] = s.decode(m, "membership", m.MembershipMetadata, &size)
+		start := len(s.meta.fields)
+		s.meta.add(rootUser, s.decode(m, "public", m.PublicMetadata))
+		s.meta.add(rootMembership, s.decode(m, "membership", m.MembershipMetadata))
+		e.metaOff, e.metaLen = s.meta.member(start)
 		s.byID[m.UserID] = i
 		sum += mix64(hashMember(m))
 	}
 	h := newFNV().str(orgID).u64(uint64(len(members))).u64(sum)
 	s.version = fmt.Sprintf("%016x", mix64(uint64(h)))
-	s.size = size
+	s.meta.done()
+	s.size = size + s.meta.bytes()
 	return s
 }
 
-func (s *Snapshot) decode(m *Member, which string, raw []byte, size *int) any {
+func (s *Snapshot) decode(m *Member, which string, raw []byte) any {
 	v, err := decodeMetadata(raw)
 	if err != nil {
 		slog.Warn("directory: metadata is not valid JSON; treating it as empty",
 			"org", s.orgID, "user", m.UserID, "metadata", which, "err", err)
 		return nil
 	}
-	if v != nil {
-		*size += valueBytes(v)
-	}
 	return v
-}
-
-// lower returns strings.ToLower(v), adding its bytes to size when it is a new string.
-func lower(v string, size *int) string {
-	l := strings.ToLower(v)
-	if l != v {
-		*size += len(l)
-	}
-	return l
 }
 
 func memberBytes(m *Member) int {
