@@ -217,6 +217,8 @@ type Extras struct {
 	// DisableResponseCache turns the GraphQL response cache off (the load
 	// test measures gqlgen's execution with it).
 	DisableResponseCache bool
+	// CacheClock, when set, is the snapshot cache's clock (tests move it).
+	CacheClock func() time.Time
 }
 
 // NewApp wires the layers: auth -> transports -> directory service -> cache -> Clerk.
@@ -243,7 +245,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("clerk repository: %w", err)
 	}
 	snapshots := cache.New(repo, cache.Config{
-		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, Logger: logger,
+		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, Logger: logger, Now: x.CacheClock,
 	})
 	svc := &directory.Service{Source: snapshots}
 
@@ -367,7 +369,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	defer app.Close()
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	// Demo mode hands out admin tokens at /demo/tokens: loopback only.
+	host := ""
+	if cfg.Demo {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
 	}
