@@ -430,13 +430,26 @@ func runEmulator(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("clerk-emulator", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:4000", "listen address")
 	data := fs.String("data", "", "load the dataset from this JSON file instead of the generated one")
+	latency := fs.Duration("latency", 0, "fault: latency added to every request, e.g. 100ms")
+	failStatus := fs.Int("fail-status", 0, "fault: answer with this status (429, 500, 502, 503...) in Clerk's error shape")
+	failRate := fs.Float64("fail-rate", 1, "fault: fraction of requests -fail-status affects, 0 < rate <= 1")
+	failEndpoint := fs.String("fail-endpoint", "", `fault: limit -fail-status to one route, e.g. "GET /v1/users" (default every route)`)
+	retryAfter := fs.Duration("retry-after", 0, "fault: Retry-After sent with -fail-status 429 or 503, e.g. 2s")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("clerk-emulator: unexpected argument %q", fs.Arg(0))
+	}
+	faults, err := emulatorFaults(*latency, *failStatus, *failRate, *failEndpoint, *retryAfter)
+	if err != nil {
 		return err
 	}
 	emu, srv, apiURL, err := startEmulator(*addr, *data)
 	if err != nil {
 		return err
 	}
+	emu.SetFaults(faults...)
 	tokens, err := emu.DemoTokens(demoTokenTTL)
 	if err != nil {
 		return err
@@ -453,4 +466,32 @@ Session tokens (valid 7 days):
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// emulatorFaults turns the clerk-emulator command's fault flags into faults.
+// Errors name the bad flag.
+func emulatorFaults(latency time.Duration, status int, rate float64, endpoint string, retryAfter time.Duration) ([]clerkemu.Fault, error) {
+	var faults []clerkemu.Fault
+	if latency < 0 {
+		return nil, fmt.Errorf("-latency: %s is negative", latency)
+	}
+	if latency > 0 {
+		faults = append(faults, clerkemu.Fault{Latency: latency})
+	}
+	if rate <= 0 || rate > 1 {
+		return nil, fmt.Errorf("-fail-rate: %v is not in (0, 1]", rate)
+	}
+	if status == 0 {
+		if endpoint != "" || retryAfter != 0 {
+			return nil, errors.New("-fail-endpoint and -retry-after need -fail-status")
+		}
+		return faults, nil
+	}
+	if status < 400 || status > 599 {
+		return nil, fmt.Errorf("-fail-status: %d is not an HTTP error status (400..599)", status)
+	}
+	if retryAfter < 0 {
+		return nil, fmt.Errorf("-retry-after: %s is negative", retryAfter)
+	}
+	return append(faults, clerkemu.Fault{Endpoint: endpoint, Status: status, Rate: rate, RetryAfter: retryAfter}), nil
 }

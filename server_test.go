@@ -560,3 +560,33 @@ func TestResponseCache(t *testing.T) {
 		t.Fatalf("after a change: %s", body)
 	}
 }
+
+func TestEmulatorFaultFlags(t *testing.T) {
+	faults, err := emulatorFaults(100*time.Millisecond, 429, 0.5, "GET /v1/users", time.Second)
+	if err != nil || len(faults) != 2 || faults[0].Latency != 100*time.Millisecond ||
+		faults[1].Status != 429 || faults[1].Rate != 0.5 || faults[1].Endpoint != "GET /v1/users" || faults[1].RetryAfter != time.Second {
+		t.Fatalf("faults = %+v, %v", faults, err)
+	}
+	if faults, err := emulatorFaults(0, 0, 1, "", 0); err != nil || len(faults) != 0 {
+		t.Fatalf("no flags: %+v, %v", faults, err)
+	}
+	for _, bad := range []struct {
+		name    string
+		latency time.Duration
+		status  int
+		rate    float64
+		ep      string
+		ra      time.Duration
+	}{
+		{"-latency", -time.Second, 0, 1, "", 0},
+		{"-fail-status", 0, 200, 1, "", 0},
+		{"-fail-rate", 0, 503, 1.5, "", 0},
+		{"-fail-rate", 0, 503, 0, "", 0},
+		{"-fail-endpoint", 0, 0, 1, "GET /v1/users", 0},
+		{"-retry-after", 0, 503, 1, "", -time.Second},
+	} {
+		if _, err := emulatorFaults(bad.latency, bad.status, bad.rate, bad.ep, bad.ra); err == nil || !strings.Contains(err.Error(), bad.name) {
+			t.Errorf("%s: err = %v, want one naming %s", bad.name, err, bad.name)
+		}
+	}
+}
