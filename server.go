@@ -482,8 +482,8 @@ func emulatorFaults(latency time.Duration, status int, rate float64, endpoint st
 		return nil, fmt.Errorf("-fail-rate: %v is not in (0, 1]", rate)
 	}
 	if status == 0 {
-		if endpoint != "" || retryAfter != 0 {
-			return nil, errors.New("-fail-endpoint and -retry-after need -fail-status")
+		if endpoint != "" || retryAfter != 0 || rate != 1 {
+			return nil, errors.New("-fail-endpoint, -fail-rate and -retry-after need -fail-status")
 		}
 		return faults, nil
 	}

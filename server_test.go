@@ -583,6 +583,7 @@ func TestEmulatorFaultFlags(t *testing.T) {
 		{"-fail-rate", 0, 503, 1.5, "", 0},
 		{"-fail-rate", 0, 503, 0, "", 0},
 		{"-fail-endpoint", 0, 0, 1, "GET /v1/users", 0},
+		{"-fail-rate", 0, 0, 0.5, "", 0},
 		{"-retry-after", 0, 503, 1, "", -time.Second},
 	} {
 		if _, err := emulatorFaults(bad.latency, bad.status, bad.rate, bad.ep, bad.ra); err == nil || !strings.Contains(err.Error(), bad.name) {
