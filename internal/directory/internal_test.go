@@ -1,6 +1,9 @@
 package directory
 
 import (
+	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -101,4 +104,80 @@ func BenchmarkCursor(b *testing.B) {
 			}
 		}
 	})
+}
+
+// checkMetadata checks that interning raw gives what decoding it with
+// encoding/json (UseNumber) and looking each path's value up gives.
+func checkMetadata(t *testing.T, raw string) {
+	t.Helper()
+	ms := newMetaStore()
+	err := ms.addJSON(rootUser, []byte(raw))
+	off, n := ms.member(0)
+	fields := ms.fields[off : off+n]
+
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	var tree any
+	var decErr error
+	if !json.Valid([]byte(raw)) {
+		decErr = errors.New("invalid JSON")
+	} else {
+		decErr = dec.Decode(&tree)
+	}
+	if (err != nil) != (decErr != nil) && strings.TrimSpace(raw) != "" {
+		t.Fatalf("%q: addJSON error %v, encoding/json error %v", raw, err, decErr)
+	}
+	if err != nil {
+		return
+	}
+	count := 0
+	var walk func(parent uint32, obj map[string]any, prefix string)
+	walk = func(parent uint32, obj map[string]any, prefix string) {
+		for k, v := range obj {
+			count++
+			pid, ok := ms.lookupPath(parent, []string{k})
+			if !ok {
+				t.Fatalf("%q: path %q missing", raw, prefix+k)
+			}
+			got, ok := value(fields, pid)
+			norm, nerr := normalizeValue(v)
+			want, wok := ms.lookupValue(norm)
+			if !ok || nerr != nil || !wok || got != want {
+				t.Fatalf("%q: path %q: id %d %v, want %d %v (%v)", raw, prefix+k, got, ok, want, wok, nerr)
+			}
+			if sub, isObj := v.(map[string]any); isObj {
+				walk(pid, sub, prefix+k+"\x1f")
+			}
+		}
+	}
+	if obj, ok := tree.(map[string]any); ok {
+		walk(rootUser, obj, "")
+	}
+	if count != len(fields) {
+		t.Fatalf("%q: %d fields, encoding/json sees %d paths", raw, len(fields), count)
+	}
+}
+
+var metadataSeeds = []string{
+	`{}`, `null`, `[]`, `"x"`, `7`, ``, `  `, `{"a":1}`, `{"a":1,}`, `{"a" 1}`, `{"a":1}{}`,
+	`{"a":{"b":{"c":[1,2,{"d":null}]}},"e":"f","n":-0.50e+2,"t":true,"f":false}`,
+	`{"dup":1,"dup":{"x":2},"dup":"last"}`, `{"dup":{"x":1},"dup":{"y":2}}`,
+	`{"esc\"aped":"line\nbreak\u00e9\ud83d\ude00","\u0061":"a-escaped","a":"plain a"}`,
+	`{"bad surrogate":"\ud800x","bad utf8":"` + "\xff\xfe" + `","ctl":"\u0000"}`,
+	`{"big":12345678901234567890,"same":[7,7.0,70e-1],"obj":{"b":1,"a":2},"obj2":{"a":2,"b":1}}`,
+	` { "spaced" : [ 1 , "two" , { } , [ ] ] } `,
+	`{"":1,".":2,"a.b":3}`,
+}
+
+func TestMetadataMatchesEncodingJSON(t *testing.T) {
+	for _, raw := range metadataSeeds {
+		checkMetadata(t, raw)
+	}
+}
+
+func FuzzMetadata(f *testing.F) {
+	for _, raw := range metadataSeeds {
+		f.Add(raw)
+	}
+	f.Fuzz(checkMetadata)
 }

@@ -1,10 +1,8 @@
 package directory
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"strconv"
@@ -23,44 +21,6 @@ import (
 
 // number is a JSON number in canonical form; see canonicalNumber.
 type number string
-
-// decodeMetadata decodes a metadata object as stored in a Member. Empty input,
-// "null" and "{}" yield nil: every path is missing, as in an empty object.
-func decodeMetadata(raw json.RawMessage) (any, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "{}" || string(raw) == "null" {
-		return nil, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("trailing data after metadata object")
-	}
-	return normalizeDecoded(v), nil
-}
-
-// normalizeDecoded replaces, in place, every json.Number in a value decoded
-// with UseNumber by its canonical number.
-func normalizeDecoded(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		n, _ := canonicalNumber(string(x)) // the decoder only yields valid numbers
-		return n
-	case []any:
-		for i := range x {
-			x[i] = normalizeDecoded(x[i])
-		}
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalizeDecoded(e)
-		}
-	}
-	return v
-}
 
 // normalizeValue converts a condition operand, as handed over by a transport,
 // to the normalized form. It rejects values that are not JSON values.

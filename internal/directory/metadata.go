@@ -21,12 +21,13 @@ import (
 // equals is one integer comparison per member, and operators that look
 // inside values (contains, includes) are decided once per distinct value.
 type metaStore struct {
-	paths      map[pathKey]uint32 // (parent path id, key) -> path id
+	paths      map[string]uint32  // parent path id (4 bytes) + key -> path id
 	pathValues [][]uint32         // by path id: the distinct value ids seen there
 	valueIDs   map[string]uint32  // canonical key -> value id
 	values     []metaValue        // by value id
 	fields     []metaField        // every member's fields; entries point into it
 	seen       map[metaField]struct{}
+	scratch    []byte
 }
 
 // The two roots: path ids of the USER and MEMBERSHIP metadata objects.
@@ -35,11 +36,6 @@ const (
 	rootMembership = 1
 	numRoots       = 2
 )
-
-type pathKey struct {
-	parent uint32
-	key    string
-}
 
 type metaField struct {
 	path, value uint32
@@ -54,18 +50,10 @@ type metaValue struct {
 
 func newMetaStore() *metaStore {
 	return &metaStore{
-		paths:      map[pathKey]uint32{},
+		paths:      map[string]uint32{},
 		pathValues: make([][]uint32, numRoots),
 		valueIDs:   map[string]uint32{},
 		seen:       map[metaField]struct{}{},
-	}
-}
-
-// add appends the fields of one metadata object (a normalized value) under
-// root. Non-objects have no fields.
-func (ms *metaStore) add(root uint32, v any) {
-	if obj, ok := v.(map[string]any); ok {
-		ms.object(root, obj, true)
 	}
 }
 
@@ -77,76 +65,48 @@ func (ms *metaStore) member(start int) (off, n uint32) {
 	return uint32(start), uint32(len(added))
 }
 
-// intern returns the value id of v, interning it and (when paths is set, for
-// object members) recording fields for every path below parent.
-func (ms *metaStore) intern(parent uint32, v any, paths bool) uint32 {
-	var key string
-	var mv metaValue
-	switch x := v.(type) {
-	case map[string]any:
-		key = ms.object(parent, x, paths)
-	case []any:
-		mv.kind = '['
-		mv.elems = make([]uint32, len(x))
-		b := make([]byte, 1, 1+4*len(x))
-		b[0] = '['
-		for i, e := range x {
-			mv.elems[i] = ms.intern(0, e, false)
-			b = binary.BigEndian.AppendUint32(b, mv.elems[i])
-		}
-		key = string(b)
-	default:
-		key = scalarKey(v)
-	}
-	if id, ok := ms.valueIDs[key]; ok {
+// internKey returns the id of the value with canonical key key, adding mv
+// as its description when the value is new.
+func (ms *metaStore) internKey(key []byte, mv metaValue) uint32 {
+	if id, ok := ms.valueIDs[string(key)]; ok {
 		return id
 	}
-	if _, ok := v.(string); ok {
-		mv = metaValue{kind: 's', str: key[1:]} // shares the key's bytes
+	k := string(key)
+	switch mv.kind {
+	case 's':
+		mv.str = k[1:] // shares the key's bytes
+	case '[':
+		mv.elems = slices.Clone(mv.elems)
 	}
 	id := uint32(len(ms.values))
-	ms.valueIDs[key] = id
+	ms.valueIDs[k] = id
 	ms.values = append(ms.values, mv)
 	return id
 }
 
-// object interns the members of obj, records their fields when paths is
-// set, and returns the canonical key of obj.
-func (ms *metaStore) object(parent uint32, obj map[string]any, paths bool) string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
+// addField appends one field of the member being added.
+func (ms *metaStore) addField(f metaField) {
+	ms.fields = append(ms.fields, f)
+	if _, ok := ms.seen[f]; !ok {
+		ms.seen[f] = struct{}{}
+		ms.pathValues[f.path] = append(ms.pathValues[f.path], f.value)
 	}
-	slices.Sort(keys)
-	b := []byte{'{'}
-	for _, k := range keys {
-		var pid uint32
-		if paths {
-			pid = ms.path(parent, k)
-		}
-		vid := ms.intern(pid, obj[k], paths)
-		if paths {
-			f := metaField{path: pid, value: vid}
-			ms.fields = append(ms.fields, f)
-			if _, ok := ms.seen[f]; !ok {
-				ms.seen[f] = struct{}{}
-				ms.pathValues[pid] = append(ms.pathValues[pid], vid)
-			}
-		}
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.BigEndian.AppendUint32(b, vid)
-	}
-	return string(b)
 }
 
-func (ms *metaStore) path(parent uint32, key string) uint32 {
-	pk := pathKey{parent, key}
-	if id, ok := ms.paths[pk]; ok {
+// pathKey returns the map key of the path key below parent, in ms.scratch.
+func (ms *metaStore) pathKey(parent uint32, key []byte) []byte {
+	ms.scratch = append(binary.BigEndian.AppendUint32(ms.scratch[:0], parent), key...)
+	return ms.scratch
+}
+
+// path returns the id of the path key below parent, adding it if new.
+func (ms *metaStore) path(parent uint32, key []byte) uint32 {
+	pk := ms.pathKey(parent, key)
+	if id, ok := ms.paths[string(pk)]; ok {
 		return id
 	}
 	id := uint32(len(ms.pathValues))
-	ms.paths[pk] = id
+	ms.paths[string(pk)] = id
 	ms.pathValues = append(ms.pathValues, nil)
 	return id
 }
@@ -154,6 +114,7 @@ func (ms *metaStore) path(parent uint32, key string) uint32 {
 // done drops what only building needed.
 func (ms *metaStore) done() {
 	ms.seen = nil
+	ms.scratch = nil
 	ms.fields = slices.Clip(ms.fields)
 }
 
@@ -178,9 +139,11 @@ func scalarKey(v any) string {
 // lookupPath returns the id of a dotted path under root, if it occurs.
 func (ms *metaStore) lookupPath(root uint32, path []string) (uint32, bool) {
 	id := root
+	var b []byte
 	for _, seg := range path {
+		b = append(binary.BigEndian.AppendUint32(b[:0], id), seg...)
 		var ok bool
-		if id, ok = ms.paths[pathKey{id, seg}]; !ok {
+		if id, ok = ms.paths[string(b)]; !ok {
 			return 0, false
 		}
 	}
@@ -230,7 +193,7 @@ func (ms *metaStore) lookupValue(v any) (uint32, bool) {
 func (ms *metaStore) bytes() int {
 	n := 8*len(ms.fields) + 24*len(ms.pathValues) + 48*len(ms.paths) + 48*len(ms.valueIDs)
 	for pk := range ms.paths {
-		n += len(pk.key)
+		n += len(pk)
 	}
 	for k := range ms.valueIDs {
 		n += len(k)
@@ -261,15 +224,6 @@ func newIDSet(n int) idSet { return make(idSet, (n+63)/64) }
 
 func (s idSet) add(id uint32)           { s[id/64] |= 1 << (id % 64) }
 func (s idSet) has(id uint32) bool      { return s[id/64]&(1<<(id%64)) != 0 }
-func (s idSet) hasAny(ids []uint32) bool {
-	for _, id := range ids {
-		if s.has(id) {
-			return true
-		}
-	}
-	return false
-}
-
 // bind resolves a validated condition against a snapshot's
 // metadata and returns its predicate.
 func (c *condition) bind(ms *metaStore) pred {

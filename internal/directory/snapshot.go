@@ -108,8 +108,8 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		e.created = timeKey(m.CreatedAt)
 		e.joined = timeKey(m.JoinedAt)
 		start := len(s.meta.fields)
-		s.meta.add(rootUser, s.decode(m, "public", m.PublicMetadata))
-		s.meta.add(rootMembership, s.decode(m, "membership", m.MembershipMetadata))
+		s.addMetadata(m, rootUser, m.PublicMetadata)
+		s.addMetadata(m, rootMembership, m.MembershipMetadata)
 		e.metaOff, e.metaLen = s.meta.member(start)
 		s.byID[m.UserID] = i
 		sum += mix64(hashMember(m))
@@ -121,14 +121,15 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 	return s
 }
 
-func (s *Snapshot) decode(m *Member, which string, raw []byte) any {
-	v, err := decodeMetadata(raw)
-	if err != nil {
+func (s *Snapshot) addMetadata(m *Member, root uint32, raw []byte) {
+	if err := s.meta.addJSON(root, raw); err != nil {
+		which := "public"
+		if root == rootMembership {
+			which = "membership"
+		}
 		slog.Warn("directory: metadata is not valid JSON; treating it as empty",
-			"org", s.orgID, "user", m.UserID, "metadata", which, "err", err)
-		return nil
+			"org", s.orgID, "user", m.UserID, "metadata", which)
 	}
-	return v
 }
 
 func memberBytes(m *Member) int {
