@@ -108,78 +108,96 @@ const maxExponent = 1 << 40
 
 // canonicalNumber returns the canonical form of the number literal s:
 // "[-]D+e[-]X" with D free of leading and trailing zeros, or "0" for zero.
-// It accepts the JSON number grammar plus the "e+21" exponents strconv
-// writes; ok is false for anything else.
+// It accepts the JSON number grammar (leading zeros allowed) plus the
+// "e+21" exponents strconv writes; ok is false for anything else.
 func canonicalNumber(s string) (n number, ok bool) {
+	b, ok := appendCanonicalNumber(nil, s)
+	return number(b), ok
+}
+
+// appendCanonicalNumber appends the canonical form of s to dst; see canonicalNumber.
+func appendCanonicalNumber[T string | []byte](dst []byte, s T) ([]byte, bool) {
 	i := 0
-	neg := false
-	if i < len(s) && s[i] == '-' {
-		neg = true
+	neg := i < len(s) && s[i] == '-'
+	if neg {
 		i++
 	}
 	intStart := i
 	for i < len(s) && isDigit(s[i]) {
 		i++
 	}
-	intPart := s[intStart:i]
-	if intPart == "" {
-		return "", false
+	nInt := i - intStart
+	if nInt == 0 {
+		return dst, false
 	}
-	frac := ""
+	fracStart, nFrac := i, 0
 	if i < len(s) && s[i] == '.' {
 		i++
-		fracStart := i
+		fracStart = i
 		for i < len(s) && isDigit(s[i]) {
 			i++
 		}
-		frac = s[fracStart:i]
-		if frac == "" {
-			return "", false
+		if nFrac = i - fracStart; nFrac == 0 {
+			return dst, false
 		}
 	}
 	exp := int64(0)
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
-		expStart := i
+		expNeg := false
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			expNeg = s[i] == '-'
 			i++
 		}
 		digitsStart := i
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-		if i == digitsStart {
-			return "", false
-		}
-		e, err := strconv.ParseInt(s[expStart:i], 10, 64)
-		if err != nil || e > maxExponent || e < -maxExponent {
-			if i != len(s) {
-				return "", false
+		huge := false
+		for ; i < len(s) && isDigit(s[i]); i++ {
+			if exp = exp*10 + int64(s[i]-'0'); exp > maxExponent {
+				huge = true
+				exp = maxExponent
 			}
-			return number("literal:" + s), true
 		}
-		exp = e
+		if i == digitsStart || i != len(s) {
+			return dst, false
+		}
+		if huge {
+			return append(append(dst, "literal:"...), s...), true
+		}
+		if expNeg {
+			exp = -exp
+		}
 	}
 	if i != len(s) {
-		return "", false
+		return dst, false
 	}
 
-	digits := strings.TrimLeft(intPart+frac, "0")
-	exp -= int64(len(frac))
-	trimmed := strings.TrimRight(digits, "0")
-	exp += int64(len(digits) - len(trimmed))
-	if trimmed == "" {
-		return "0", true // -0 is 0
+	digit := func(k int) byte {
+		if k < nInt {
+			return s[intStart+k]
+		}
+		return s[fracStart+k-nInt]
 	}
-	var b strings.Builder
-	b.Grow(len(trimmed) + 8)
+	total := nInt + nFrac
+	lo := 0
+	for lo < total && digit(lo) == '0' {
+		lo++
+	}
+	if lo == total {
+		return append(dst, '0'), true // -0 is 0
+	}
+	hi := total
+	for digit(hi-1) == '0' {
+		hi--
+	}
+	exp += int64(total - hi - nFrac)
 	if neg {
-		b.WriteByte('-')
+		dst = append(dst, '-')
 	}
-	b.WriteString(trimmed)
-	b.WriteByte('e')
-	b.WriteString(strconv.FormatInt(exp, 10))
-	return number(b.String()), true
+	for k := lo; k < hi; k++ {
+		dst = append(dst, digit(k))
+	}
+	dst = append(dst, 'e')
+	return strconv.AppendInt(dst, exp, 10), true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

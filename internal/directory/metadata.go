@@ -28,6 +28,7 @@ type metaStore struct {
 	fields     []metaField        // every member's fields; entries point into it
 	seen       map[metaField]struct{}
 	scratch    []byte
+	parser     metaParser // reused while building
 }
 
 // The two roots: path ids of the USER and MEMBERSHIP metadata objects.
@@ -115,6 +116,7 @@ func (ms *metaStore) path(parent uint32, key []byte) uint32 {
 func (ms *metaStore) done() {
 	ms.seen = nil
 	ms.scratch = nil
+	ms.parser = metaParser{}
 	ms.fields = slices.Clip(ms.fields)
 }
 

@@ -29,7 +29,8 @@ func (ms *metaStore) addJSON(root uint32, raw []byte) error {
 	if !json.Valid(raw) {
 		return errInvalidJSON
 	}
-	p := metaParser{ms: ms, data: raw}
+	p := &ms.parser
+	p.ms, p.data, p.pos = ms, raw, 0
 	p.space()
 	if p.data[p.pos] == '{' {
 		p.object(root, true)
@@ -92,8 +93,7 @@ func (p *metaParser) value(parent uint32, paths bool) uint32 {
 		for p.pos < len(p.data) && isNumberByte(p.data[p.pos]) {
 			p.pos++
 		}
-		n, _ := canonicalNumber(string(p.data[start:p.pos])) // valid: json.Valid checked it
-		p.buf = append(append(p.buf[:0], '#'), n...)
+		p.buf, _ = appendCanonicalNumber(append(p.buf[:0], '#'), p.data[start:p.pos]) // json.Valid checked it
 		return p.ms.internKey(p.buf, metaValue{})
 	}
 }
