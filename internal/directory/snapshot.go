@@ -1,6 +1,8 @@
 package directory
 
 import (
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -25,6 +27,9 @@ type Snapshot struct {
 	// indexes[o.code()] lists member positions sorted by ordering o; each is
 	// built by the first query that needs it.
 	indexes [numOrders]sortIndex
+	// ranks[i] is the rank of member i's user id, for tie-breaks when sorting.
+	rankOnce sync.Once
+	ranks    []int32
 }
 
 type sortIndex struct {
@@ -72,7 +77,7 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 	}
 	size := int(unsafe.Sizeof(*s)) + len(orgID) +
 		len(members)*int(unsafe.Sizeof(Member{})+unsafe.Sizeof(entry{})) +
-		len(members)*(numOrders*4) + // every sort index, once built
+		len(members)*(numOrders+1)*4 + // every sort index, once built, and the id ranks
 		len(members)*48 // byID: key, value and table overhead
 	var sum uint64
 	for i := range members {
@@ -184,18 +189,84 @@ func (s *Snapshot) SizeBytes() int { return s.size }
 // index returns member positions sorted by o, building the index on first use.
 func (s *Snapshot) index(o order) []int32 {
 	ix := &s.indexes[o.code()]
-	ix.once.Do(func() {
-		idx := make([]int32, len(s.entries))
-		for i := range idx {
-			idx[i] = int32(i)
-		}
-		slices.SortFunc(idx, func(a, b int32) int {
-			ka, kb := o.key(&s.entries[a]), o.key(&s.entries[b])
-			return o.compare(&ka, &kb)
-		})
-		ix.idx = idx
-	})
+	ix.once.Do(func() { ix.idx = s.buildIndex(o) })
 	return ix.idx
+}
+
+// sortRec is one member's sort key packed for a fast sort: most comparisons
+// are settled by two integers held in the record itself, without following
+// pointers to strings.
+type sortRec struct {
+	hi, lo uint64 // text: first 8 bytes, big-endian; time: biased seconds, nanoseconds
+	text   string // text: the whole key, compared when hi ties
+	rank   int32  // the user id's rank among all user ids: the tie-breaker
+	pos    int32  // the member's position
+	null   bool
+}
+
+// buildIndex sorts member positions by o. The order is exactly that of
+// order.compare, which cursors are searched with.
+func (s *Snapshot) buildIndex(o order) []int32 {
+	rank := s.idRanks()
+	recs := make([]sortRec, len(s.entries))
+	for i := range s.entries {
+		k := o.key(&s.entries[i])
+		r := sortRec{rank: rank[i], pos: int32(i), null: k.null}
+		if o.field.isText() {
+			var b [8]byte
+			copy(b[:], k.text)
+			r.hi, r.text = binary.BigEndian.Uint64(b[:]), k.text
+		} else {
+			r.hi, r.lo = uint64(k.time.sec)^(1<<63), uint64(k.time.nsec)
+		}
+		recs[i] = r
+	}
+	slices.SortFunc(recs, func(a, b sortRec) int {
+		if a.null != b.null {
+			if a.null {
+				return 1
+			}
+			return -1
+		}
+		if !a.null {
+			c := cmp.Compare(a.hi, b.hi)
+			if c == 0 {
+				c = cmp.Compare(a.lo, b.lo)
+			}
+			if c == 0 && a.text != b.text {
+				c = strings.Compare(a.text, b.text)
+			}
+			if o.desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a.rank, b.rank)
+	})
+	idx := make([]int32, len(recs))
+	for i := range recs {
+		idx[i] = recs[i].pos
+	}
+	return idx
+}
+
+// idRanks returns, for each member position, the rank of its user id in
+// ascending order; computed once, for all orderings.
+func (s *Snapshot) idRanks() []int32 {
+	s.rankOnce.Do(func() {
+		byID := make([]int32, len(s.members))
+		for i := range byID {
+			byID[i] = int32(i)
+		}
+		slices.SortFunc(byID, func(a, b int32) int { return strings.Compare(s.members[a].UserID, s.members[b].UserID) })
+		s.ranks = make([]int32, len(byID))
+		for r, i := range byID {
+			s.ranks[i] = int32(r)
+		}
+	})
+	return s.ranks
 }
 
 // fnv is an FNV-64a hash state, fed field by field without allocating.
