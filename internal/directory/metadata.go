@@ -21,11 +21,11 @@ import (
 // equals is one integer comparison per member, and operators that look
 // inside values (contains, includes) are decided once per distinct value.
 type metaStore struct {
-	paths      map[string]uint32  // parent path id (4 bytes) + key -> path id
-	pathValues [][]uint32         // by path id: the distinct value ids seen there
-	valueIDs   map[string]uint32  // canonical key -> value id
-	values     []metaValue        // by value id
-	fields     []metaField        // every member's fields; entries point into it
+	paths      map[string]uint32 // parent path id (4 bytes) + key -> path id
+	pathValues [][]uint32        // by path id: the distinct value ids seen there
+	valueIDs   map[string]uint32 // canonical key -> value id
+	values     []metaValue       // by value id
+	fields     []metaField       // every member's fields; entries point into it
 	seen       map[metaField]struct{}
 	scratch    []byte
 	parser     metaParser // reused while building
@@ -209,7 +209,8 @@ func (ms *metaStore) bytes() int {
 	return n
 }
 
-// value returns the value id at path in the fields of one member.
+// value returns the value id at path in the fields of one member, which are
+// sorted by path and few, so a linear scan is fastest.
 func value(fields []metaField, path uint32) (uint32, bool) {
 	for _, f := range fields {
 		if f.path >= path {
@@ -224,8 +225,9 @@ type idSet []uint64
 
 func newIDSet(n int) idSet { return make(idSet, (n+63)/64) }
 
-func (s idSet) add(id uint32)           { s[id/64] |= 1 << (id % 64) }
-func (s idSet) has(id uint32) bool      { return s[id/64]&(1<<(id%64)) != 0 }
+func (s idSet) add(id uint32)      { s[id/64] |= 1 << (id % 64) }
+func (s idSet) has(id uint32) bool { return s[id/64]&(1<<(id%64)) != 0 }
+
 // bind resolves a validated condition against a snapshot's
 // metadata and returns its predicate.
 func (c *condition) bind(ms *metaStore) pred {
@@ -252,31 +254,29 @@ func (c *condition) bind(ms *metaStore) pred {
 		}
 		return func(e *entry) bool { v, ok := value(fieldsOf(e), pid); return ok && v == want }
 	case OpIn:
-		var wants []uint32
+		wants := newIDSet(len(ms.values))
+		found := false
 		for _, w := range c.values {
 			if id, ok := ms.lookupValue(w); ok {
-				wants = append(wants, id)
+				wants.add(id)
+				found = true
 			}
 		}
-		if len(wants) == 0 {
+		if !found {
 			return matchNone
 		}
-		if len(wants) == 1 {
-			want := wants[0]
-			return func(e *entry) bool { v, ok := value(fieldsOf(e), pid); return ok && v == want }
-		}
-		return bindAccepting(ms, pid, fieldsOf, func(id uint32, _ *metaValue) bool { return slices.Contains(wants, id) })
+		return func(e *entry) bool { v, ok := value(fieldsOf(e), pid); return ok && wants.has(v) }
 	case OpIncludes:
 		want, ok := ms.lookupValue(c.value)
 		if !ok {
 			return matchNone
 		}
-		return bindAccepting(ms, pid, fieldsOf, func(_ uint32, v *metaValue) bool {
+		return bindAccepting(ms, pid, fieldsOf, func(v *metaValue) bool {
 			return v.kind == '[' && slices.Contains(v.elems, want)
 		})
 	case OpContains:
 		sub := c.lowerSub
-		return bindAccepting(ms, pid, fieldsOf, func(_ uint32, v *metaValue) bool {
+		return bindAccepting(ms, pid, fieldsOf, func(v *metaValue) bool {
 			return v.kind == 's' && containsFold(v.str, sub)
 		})
 	}
@@ -285,16 +285,16 @@ func (c *condition) bind(ms *metaStore) pred {
 
 // bindAccepting decides ok once for each distinct value seen at path pid
 // and returns the predicate "the member's value at pid is accepted".
-func bindAccepting(ms *metaStore, pid uint32, fieldsOf func(*entry) []metaField, ok func(id uint32, v *metaValue) bool) pred {
+func bindAccepting(ms *metaStore, pid uint32, fieldsOf func(*entry) []metaField, ok func(v *metaValue) bool) pred {
 	set := newIDSet(len(ms.values))
-	any := false
+	some := false
 	for _, id := range ms.pathValues[pid] {
-		if ok(id, &ms.values[id]) {
+		if ok(&ms.values[id]) {
 			set.add(id)
-			any = true
+			some = true
 		}
 	}
-	if !any {
+	if !some {
 		return matchNone
 	}
 	return func(e *entry) bool {

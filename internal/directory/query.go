@@ -68,8 +68,8 @@ type Filter struct {
 	CreatedBefore    *time.Time // strictly before
 	// Search is a case-insensitive substring of email, first name, last name or username.
 	Search   *string
-	UserIDs  []string // any of these user ids
-	Emails   []string // any of these primary emails, case-insensitive exact
+	UserIDs  []string            // any of these user ids
+	Emails   []string            // any of these primary emails, case-insensitive exact
 	Metadata []MetadataCondition // all must hold
 
 	And []Filter
@@ -92,7 +92,7 @@ type MetadataOp string
 // The metadata operators.
 const (
 	OpEquals   MetadataOp = "equals"   // the value at Path is JSON-equal to Value
-	OpIn       MetadataOp = "in"       // the value at Path is JSON-equal to one of Values
+	OpIn       MetadataOp = "in"       // the value at Path is JSON-equal to one of Values; empty Values matches no member
 	OpExists   MetadataOp = "exists"   // Path is present (Exists) or missing (!Exists)
 	OpIncludes MetadataOp = "includes" // the value at Path is an array holding an element JSON-equal to Value
 	OpContains MetadataOp = "contains" // the value at Path is a string holding Value (a string) case-insensitively

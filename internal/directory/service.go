@@ -98,7 +98,7 @@ func (s *Snapshot) All(f *Filter, o Order) (*Page, error) {
 type plan struct {
 	order order
 	match binder // nil matches every member
-	first int  // -1: no limit
+	first int    // -1: no limit
 	after *sortKey
 }
 

@@ -91,11 +91,12 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 				parts[j] = strings.ToLower(*p)
 			}
 		}
-		e.text = strings.Join(parts[:], "\x00")
+		e.text = strings.Join(parts[:], string(rune(textSep)))
 		size += len(e.text)
-		rest := e.text
+		off := 0
 		for j, dst := range []*string{&e.email, &e.first, &e.last, &e.username} {
-			*dst, rest = rest[:len(parts[j])], rest[min(len(parts[j])+1, len(rest)):]
+			*dst = e.text[off : off+len(parts[j])]
+			off += len(parts[j]) + 1
 		}
 		if m.Email != nil {
 			e.flags |= hasEmail
