@@ -344,7 +344,7 @@ func TestMembersReloadSeesChanges(t *testing.T) {
 
 // BenchmarkMembersColdLoad loads a 5,000-member organization from the
 // emulator, as a cold cache would: with 100ms of latency on every request
-// (the target case, at the default Concurrency of 8 and at 10), and with
+// (the target case, at the default Concurrency of 20 and at 8), and with
 // none (the CPU cost of paging, decoding and joining, emulator included).
 func BenchmarkMembersColdLoad(b *testing.B) {
 	const n = 5000
@@ -354,8 +354,8 @@ func BenchmarkMembersColdLoad(b *testing.B) {
 		latency     time.Duration
 		concurrency int
 	}{
-		{"latency=100ms", 100 * time.Millisecond, 0},
-		{"latency=100ms/concurrency=10", 100 * time.Millisecond, 10},
+		{"latency=100ms/concurrency=8", 100 * time.Millisecond, 8},
+		{"latency=100ms/concurrency=default", 100 * time.Millisecond, 0},
 		{"latency=0", 0, 0},
 	}
 	for _, bc := range cases {
