@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +36,7 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 	concurrency := fs.Int("concurrency", 16, "concurrent clients in warm phases")
 	latency := fs.Duration("latency", 100*time.Millisecond, "latency the Clerk emulator adds to every request")
 	bigMembers := fs.Int("big", 5000, "members of the large organization used for the cold-load measurement")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the response-cache-off GraphQL phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -143,12 +146,13 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 	auth := http.Header{"Authorization": {"Bearer " + acmeAdmin}, "Content-Type": {"application/json"}}
 	restHeader := http.Header{"Authorization": {"Bearer " + acmeAdmin}}
 	phases := []struct {
-		name   string
-		target loadtest.Target
+		name    string
+		target  loadtest.Target
+		profile string
 	}{
-		{"graphql orgUsers(first:100)", loadtest.Target{Method: http.MethodPost, URL: srvURL + "/graphql", Header: auth, Body: gqlBody}},
-		{"graphql, response cache off", loadtest.Target{Method: http.MethodPost, URL: noCacheURL + "/graphql", Header: auth, Body: gqlBody}},
-		{"rest full array (1,200 rows)", loadtest.Target{URL: srvURL + "/api/organization/users", Header: restHeader}},
+		{"graphql orgUsers(first:100)", loadtest.Target{Method: http.MethodPost, URL: srvURL + "/graphql", Header: auth, Body: gqlBody}, ""},
+		{"graphql, response cache off", loadtest.Target{Method: http.MethodPost, URL: noCacheURL + "/graphql", Header: auth, Body: gqlBody}, *cpuProfile},
+		{"rest full array (1,200 rows)", loadtest.Target{URL: srvURL + "/api/organization/users", Header: restHeader}, ""},
 	}
 	for _, p := range phases {
 		p.target.Name = p.name
@@ -165,7 +169,12 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		plain := loadtest.Target{Name: "  plain handler, same bytes", Method: p.target.Method, URL: plainURL, Header: p.target.Header, Body: p.target.Body}
+		stopProfile, err := startProfile(p.profile)
+		if err != nil {
+			return err
+		}
 		r := loadtest.Run(ctx, client, p.target, *concurrency, *duration)
+		stopProfile()
 		rp := loadtest.Run(ctx, client, plain, *concurrency, *duration)
 		stopPlain()
 		fmt.Fprintf(out, "  %s\n  %s\n  ratio %.1f%%  (response %d bytes)\n\n", r, rp, 100*r.RPS()/rp.RPS(), len(body))
@@ -276,4 +285,21 @@ func addBigOrg(d *clerkemu.Dataset, n int) string {
 		d.Memberships = append(d.Memberships, clerkemu.Membership{ID: "orgmem_lt_" + id, OrganizationID: orgBig, UserID: id, Role: role, CreatedAt: created, UpdatedAt: created})
 	}
 	return "user_lt_000000"
+}
+
+// startProfile starts a CPU profile into path ("" profiles nothing) and
+// returns the function that stops it.
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
