@@ -25,11 +25,11 @@ type stack struct {
 	tokens clerkemu.DemoTokens
 }
 
-// newStack starts an emulator with data (nil: the default dataset) and the
-// server against it through the real clerk-sdk-go client.
-func newStack(t *testing.T, data *clerkemu.Dataset, mutate func(*Config)) *stack {
+// newStack starts an emulator with the default dataset and the server
+// against it through the real clerk-sdk-go client, both on loopback.
+func newStack(t *testing.T, x Extras) *stack {
 	t.Helper()
-	emu, err := clerkemu.New(clerkemu.Options{Data: data})
+	emu, err := clerkemu.New(clerkemu.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +41,7 @@ func newStack(t *testing.T, data *clerkemu.Dataset, mutate func(*Config)) *stack
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app, err := NewApp(cfg, x, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +76,18 @@ func (r gqlResponse) codes() []string {
 // graphql posts a query and returns the decoded response and its raw body.
 func (s *stack) graphql(t *testing.T, token, query string, vars map[string]any) (gqlResponse, []byte) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	resp, raw := s.send(t, token, map[string]any{"query": query, "variables": vars})
+	var out gqlResponse
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("status %d, body %s: %v", resp.StatusCode, raw, err)
+	}
+	return out, raw
+}
+
+// send posts a GraphQL request body, with token as bearer when not empty.
+func (s *stack) send(t *testing.T, token string, request map[string]any) (*http.Response, []byte) {
+	t.Helper()
+	body, _ := json.Marshal(request)
 	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -91,11 +99,7 @@ func (s *stack) graphql(t *testing.T, token, query string, vars map[string]any) 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var out gqlResponse
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("status %d, body %s: %v", resp.StatusCode, raw, err)
-	}
-	return out, raw
+	return resp, raw
 }
 
 const allFields = `id email firstName lastName username imageUrl lastSignInAt publicMetadata createdAt role roleName membershipMetadata joinedAt lastActiveAt banned`
@@ -122,7 +126,7 @@ type connection struct {
 }
 
 func TestOrgUsersEndToEndThroughClerkSDK(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	data := s.emu.Data()
 
 	// Expected: every acme member, with the primary email of each.
@@ -203,7 +207,7 @@ func TestOrgUsersEndToEndThroughClerkSDK(t *testing.T) {
 }
 
 func TestOrgUsersAuthorization(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	expired, err := s.emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserAcmeAdmin, OrgID: clerkemu.OrgAcme, OrgRole: "org:admin", IssuedAt: time.Now().Add(-2 * time.Hour), TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +242,7 @@ func TestOrgUsersAuthorization(t *testing.T) {
 }
 
 func TestOrgUsersRejectsBadInput(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	cases := []struct{ name, query string }{
 		{"first too large", `{ orgUsers(first: 1001) { totalCount } }`},
 		{"first negative", `{ orgUsers(first: -1) { totalCount } }`},
@@ -270,7 +274,7 @@ func TestOrgUsersRejectsBadInput(t *testing.T) {
 }
 
 func TestOrgUsersFilters(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	data := s.emu.Data()
 	countWhere := func(pred func(u *clerkemu.User, m clerkemu.Membership) bool) int {
 		n := 0
@@ -317,7 +321,7 @@ func TestOrgUsersFilters(t *testing.T) {
 }
 
 func TestOrgUserAndViewer(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	resp, raw := s.graphql(t, s.tokens.Admin, `{ viewer { userId organizationId organizationRole organizationSlug permissions }
 		member: orgUser(id: "`+clerkemu.UserAcmeMember+`") { id role }
 		stranger: orgUser(id: "`+clerkemu.UserNoOrg+`") { id } }`, nil)
@@ -355,7 +359,7 @@ func TestOrgUserAndViewer(t *testing.T) {
 }
 
 func TestConcurrentColdRequestsShareOneLoad(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	var wg sync.WaitGroup
 	errs := make(chan string, 100)
 	for i := 0; i < 100; i++ {
@@ -401,7 +405,7 @@ func TestConcurrentColdRequestsShareOneLoad(t *testing.T) {
 }
 
 func TestProductionPosture(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	// Introspection is off by default.
 	resp, _ := s.graphql(t, s.tokens.Admin, `{ __schema { types { name } } }`, nil)
 	if len(resp.Errors) == 0 {
@@ -488,24 +492,14 @@ func TestLoadConfig(t *testing.T) {
 	_ = url.Values{}
 }
 
-// post sends a GraphQL request and returns the raw response.
+// post sends a GraphQL query and returns the raw response.
 func (s *stack) post(t *testing.T, token, query string) (*http.Response, []byte) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query})
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp, raw
+	return s.send(t, token, map[string]any{"query": query})
 }
 
 func TestResponseCache(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	// A query that needs no member data is cached without loading any.
 	for i := 0; i < 2; i++ {
 		if resp, body := s.post(t, s.tokens.Admin, `{ viewer { userId } }`); resp.StatusCode != 200 || (i == 1) != (resp.Header.Get("X-Response-Cache") == "hit") {

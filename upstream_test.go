@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -24,39 +22,16 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-// newClockedStack is newStack with the snapshot cache on a fake clock and the
-// default TTL (30s) and max stale (10m).
+// newClockedStack is newStack with the snapshot cache on a fake clock, the
+// default TTL (30s) and max stale (10m), and no response cache.
 func newClockedStack(t *testing.T) (*stack, *clock) {
 	t.Helper()
 	clk := &clock{now: time.Now()}
-	emu, err := clerkemu.New(clerkemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := httptest.NewServer(emu.Handler())
-	t.Cleanup(upstream.Close)
-	cfg, err := LoadConfig(nil, func(name string) string {
-		return map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL}[name]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := NewApp(cfg, Extras{CacheClock: clk.Now, DisableResponseCache: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Close)
-	srv := httptest.NewServer(app.Handler)
-	t.Cleanup(srv.Close)
-	tokens, err := emu.DemoTokens(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stack{emu: emu, app: app, url: srv.URL, tokens: tokens}, clk
+	return newStack(t, Extras{CacheClock: clk.Now, DisableResponseCache: true}), clk
 }
 
-// loads returns the number of member loads Clerk has served: each costs one
-// request per page of each list; for org_acme, 3 + 3.
+// listRequests returns the list requests Clerk has served: a load costs one
+// per page of each list; for org_acme, 3 + 3.
 func listRequests(e *clerkemu.Emulator) int64 {
 	r := e.Requests()
 	return r["GET /v1/organizations/{id}/memberships"] + r["GET /v1/users"]
@@ -156,7 +131,7 @@ func TestStaleIfErrorThenUnavailable(t *testing.T) {
 }
 
 func TestRateLimitedByClerkIsRetried(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	s.emu.SetFaults(clerkemu.Fault{Endpoint: "GET /v1/organizations/{id}/memberships", Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 1})
 	if n, code := totalCount(t, s); n != clerkemu.AcmeMembers {
 		t.Fatalf("with one 429: %d %s", n, code)
@@ -168,7 +143,7 @@ func TestRateLimitedByClerkIsRetried(t *testing.T) {
 }
 
 func TestCancelledFirstCallerDoesNotFailOthers(t *testing.T) {
-	s := newStack(t, nil, nil)
+	s := newStack(t, Extras{})
 	s.emu.SetFaults(clerkemu.Fault{Latency: 300 * time.Millisecond})
 	// The first caller gives up while the load is in flight.
 	ctx, cancel := context.WithCancel(context.Background())
