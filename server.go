@@ -420,6 +420,7 @@ Bearer tokens (demo only, valid 7 days):
   no org  %[5]s
 
 Try:
+  export ADMIN=%[3]s
   curl -s %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
     -d '{"query":"{ orgUsers(first: 3) { totalCount nodes { email role publicMetadata } } }"}'
 `, base, apiURL, t.Admin, t.Member, t.NoOrg)
