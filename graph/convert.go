@@ -76,22 +76,23 @@ func toFilters(in []*model.OrgUserFilter, path string) ([]directory.Filter, erro
 	return out, nil
 }
 
-// toMetadataCondition reads one MetadataCondition input object. It is a map so
-// that an explicit `equals: null` (match a JSON null) differs from an absent
-// operator. Errors: BAD_USER_INPUT unless exactly one operator is given.
+// toMetadataCondition reads one MetadataCondition input object, as gqlgen
+// unmarshals it: path a string, source a *model.MetadataSource, exists a
+// *bool, contains a *string, equals and includes json.RawMessage, in a
+// []json.RawMessage. It is a map so that an explicit `equals: null` (match a
+// JSON null) differs from an absent operator. Errors: BAD_USER_INPUT unless
+// exactly one operator is given.
 func toMetadataCondition(raw map[string]any, path string) (directory.MetadataCondition, error) {
 	c := directory.MetadataCondition{Source: directory.MetadataUser}
-	p, _ := raw["path"].(string)
-	c.Path = p
-	if s, ok := raw["source"]; ok && s != nil {
-		str := fmt.Sprint(s) // a string, or the enum value gqlgen filled in as the default
-		switch model.MetadataSource(str) {
+	c.Path, _ = deref(raw["path"]).(string)
+	if s := deref(raw["source"]); s != nil { // null or absent: the default, USER
+		switch model.MetadataSource(fmt.Sprint(s)) {
 		case model.MetadataSourceUser:
 			c.Source = directory.MetadataUser
 		case model.MetadataSourceMembership:
 			c.Source = directory.MetadataMembership
 		default:
-			return c, directory.Errorf(directory.CodeBadUserInput, "%s.source: unknown metadata source %q", path, str)
+			return c, directory.Errorf(directory.CodeBadUserInput, "%s.source: unknown metadata source %q", path, fmt.Sprint(s))
 		}
 	}
 	var given []string
@@ -100,9 +101,10 @@ func toMetadataCondition(raw map[string]any, path string) (directory.MetadataCon
 		if !ok {
 			continue
 		}
-		// An explicit null is a value only for equals and includes (match JSON null);
-		// for in, exists and contains it carries no test and counts as absent.
-		if v == nil && op != directory.OpEquals && op != directory.OpIncludes {
+		// An explicit null is a value only for equals and includes (match a
+		// JSON null); for in, exists and contains it carries no test and
+		// counts as absent.
+		if deref(v) == nil && op != directory.OpEquals && op != directory.OpIncludes {
 			continue
 		}
 		given = append(given, name)
@@ -121,10 +123,17 @@ func toMetadataCondition(raw map[string]any, path string) (directory.MetadataCon
 			}
 			c.Values = list
 		case directory.OpExists:
-			b, _ := v.(bool)
+			b, isBool := deref(v).(bool)
+			if !isBool {
+				return c, directory.Errorf(directory.CodeBadUserInput, "%s.exists: must be a boolean", path)
+			}
 			c.Exists = b
 		case directory.OpContains:
-			c.Value = v
+			str, isString := deref(v).(string)
+			if !isString {
+				return c, directory.Errorf(directory.CodeBadUserInput, "%s.contains: must be a string", path)
+			}
+			c.Value = str
 		}
 	}
 	if len(given) != 1 {
@@ -137,6 +146,39 @@ func toMetadataCondition(raw map[string]any, path string) (directory.MetadataCon
 			"%s: give exactly one operator of equals, in, exists, includes, contains (got %s)", path, what)
 	}
 	return c, nil
+}
+
+// deref returns the value behind gqlgen's pointer and list types, and nil for
+// a null of any of them.
+func deref(v any) any {
+	switch x := v.(type) {
+	case *bool:
+		if x == nil {
+			return nil
+		}
+		return *x
+	case *string:
+		if x == nil {
+			return nil
+		}
+		return *x
+	case *model.MetadataSource:
+		if x == nil {
+			return nil
+		}
+		return string(*x)
+	case model.MetadataSource:
+		return string(x)
+	case json.RawMessage:
+		if x == nil {
+			return nil
+		}
+	case []json.RawMessage:
+		if x == nil {
+			return nil
+		}
+	}
+	return v
 }
 
 // toOrder translates the GraphQL order input; nil means EMAIL ASC.
