@@ -7,7 +7,6 @@ import (
 	"github.com/orgusers/orgusers/internal/directory"
 )
 
-
 func TestToFilterNamesTheBadNestedCondition(t *testing.T) {
 	in := &model.OrgUserFilter{Or: []*model.OrgUserFilter{{}, {Not: &model.OrgUserFilter{Metadata: []map[string]any{{"path": "a"}}}}}}
 	_, err := toFilter(in, "filter")

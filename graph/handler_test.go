@@ -60,7 +60,9 @@ func newClient(t *testing.T) *client.Client {
 // variable, and returns the matching ids (the same both ways) or the error.
 func ids(t *testing.T, c *client.Client, literal string, variable map[string]any) ([]string, error) {
 	t.Helper()
-	var out struct{ OrgUsers struct{ Nodes []struct{ ID string } } }
+	var out struct {
+		OrgUsers struct{ Nodes []struct{ ID string } }
+	}
 	run := func(q string, opts ...client.Option) ([]string, error) {
 		out.OrgUsers.Nodes = nil
 		if err := c.Post(q, &out, opts...); err != nil {
