@@ -553,6 +553,11 @@ func TestResponseCache(t *testing.T) {
 	if resp.Header.Get("X-Response-Cache") == "hit" || !bytes.Contains(body, []byte(`"totalCount":1201`)) || !bytes.Contains(body, []byte("aaa.newcomer@example.com")) {
 		t.Fatalf("after a change: %s", body)
 	}
+	// The new answer replaced the old one: the next identical request is a hit again.
+	resp, again := s.post(t, s.tokens.Admin, q)
+	if resp.Header.Get("X-Response-Cache") != "hit" || !bytes.Equal(again, body) {
+		t.Fatalf("after a change, the answer was not cached again: %q %s", resp.Header.Get("X-Response-Cache"), again)
+	}
 }
 
 func TestEmulatorFaultFlags(t *testing.T) {

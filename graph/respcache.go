@@ -54,8 +54,9 @@ func (c *responseCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.next.ServeHTTP(w, r)
 		return
 	}
+	// gqlgen picks the response content type from Accept, so it is part of the key.
 	key := respcache.NewKey(p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","),
-		req.OperationName, req.Query, string(req.Variables), string(req.Extensions))
+		r.Header.Get("Accept"), req.OperationName, req.Query, string(req.Variables), string(req.Extensions))
 	if e, ok := c.cache.Get(key); ok && c.current(r.Context(), p.OrgID, e.Tag) {
 		w.Header().Set("Content-Type", e.ContentType)
 		w.Header().Set("Content-Length", strconv.Itoa(len(e.Body)))

@@ -1,8 +1,9 @@
 // Package respcache holds encoded responses for identical warm requests:
 // a least-recently-used cache bounded by total bytes. Callers key entries by
-// everything the answer depends on (organization, snapshot version, caller,
-// request), so an entry can never be served across organizations or after the
-// data changed: a new snapshot version is a new key, and old keys age out.
+// everything the answer depends on (organization, caller, request) and put
+// the version of the data it was built from either in the key or in the
+// entry's Tag, which they check before serving; a Put with a new Tag replaces
+// the old answer.
 package respcache
 
 import (
@@ -73,16 +74,21 @@ func (c *Cache) Get(k Key) (Entry, bool) {
 	return c.items.Get(k)
 }
 
-// Put stores e under k, evicting least recently used entries to stay within
-// the byte bound. Bodies larger than a quarter of the bound are not stored.
+// Put stores e under k, replacing an entry with another Tag (an answer
+// built from older data) and evicting least recently used entries to stay
+// within the byte bound. Bodies larger than a quarter of the bound are not
+// stored.
 func (c *Cache) Put(k Key, e Entry) {
 	if c == nil || len(e.Body) > c.max/4 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.items.Contains(k) {
-		return
+	if old, ok := c.items.Peek(k); ok {
+		if old.Tag == e.Tag {
+			return
+		}
+		c.items.Remove(k) // the eviction callback takes its size off
 	}
 	c.items.Add(k, e)
 	c.size += len(e.Body)

@@ -75,3 +75,21 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("bytes %d over bound", c.Bytes())
 	}
 }
+
+func TestPutWithAnotherTagReplaces(t *testing.T) {
+	c := New(1000)
+	k := NewKey("q")
+	c.Put(k, Entry{Body: []byte("old answer"), Tag: "v1"})
+	c.Put(k, Entry{Body: []byte("same version, ignored"), Tag: "v1"})
+	if e, _ := c.Get(k); string(e.Body) != "old answer" {
+		t.Fatalf("same tag replaced the entry: %q", e.Body)
+	}
+	c.Put(k, Entry{Body: []byte("new"), Tag: "v2"})
+	e, ok := c.Get(k)
+	if !ok || string(e.Body) != "new" || e.Tag != "v2" {
+		t.Fatalf("entry = %+v, %v; want the v2 answer", e, ok)
+	}
+	if c.Bytes() != len("new") || c.Len() != 1 {
+		t.Fatalf("bytes %d len %d after replacing", c.Bytes(), c.Len())
+	}
+}
