@@ -102,6 +102,10 @@ func NewTransport(base http.RoundTripper, cfg Config) *Transport {
 	return t
 }
 
+// errRateLimited is returned when the process-wide limiter cannot admit a
+// request before the caller's deadline. It never counts against the breaker.
+var errRateLimited = errors.New("clerksource: local rate limit would pass the deadline")
+
 // newLimiter keeps any 10-second window under perTenSeconds requests: a
 // burst of a tenth of the budget plus a steady rate for the remainder.
 func newLimiter(perTenSeconds int) *rate.Limiter {
@@ -124,7 +128,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.roundTrip(req)
 	switch {
-	case req.Context().Err() != nil:
+	case req.Context().Err() != nil, errors.Is(err, errRateLimited):
+		// The caller gave up, or our own limiter refused: Clerk is not failing.
 		done(errCallExcluded)
 	case err != nil || failedStatus(resp.StatusCode):
 		done(errCallFailed)
@@ -196,7 +201,7 @@ func (t *Transport) admit(ctx context.Context) (release func(), err error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("clerksource: rate limit: %w", err)
+		return nil, fmt.Errorf("%w: %v", errRateLimited, err)
 	}
 	return release, nil
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 )
 
 // reply is one scripted answer of a scriptServer.
@@ -404,6 +406,10 @@ func TestTransportRateLimit(t *testing.T) {
 	wg.Wait()
 	if served.Load() != 1 || srv.hits.Load() != 1 || refused.Load() != 7 {
 		t.Errorf("served %d (upstream saw %d), refused %d; want 1, 1, 7", served.Load(), srv.hits.Load(), refused.Load())
+	}
+	// Our own limiter's refusals say nothing about Clerk: the breaker stays closed.
+	if st := tr.breaker.State(); st != gobreaker.StateClosed {
+		t.Errorf("breaker %v after local rate-limit refusals, want closed", st)
 	}
 }
 
