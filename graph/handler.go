@@ -85,7 +85,8 @@ func activeOrg(ctx context.Context) (string, error) {
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST and GET transports only,
-// error presenter, panic recovery, abuse bounds and the response cache.
+// error presenter, panic recovery, abuse bounds (complexity, parser tokens,
+// JSON nesting) and the response cache.
 // Callers put the auth middleware and a request body limit in front of it.
 func NewHandler(o Options) http.Handler {
 	srv := newServer(o)
@@ -94,9 +95,9 @@ func NewHandler(o Options) http.Handler {
 		size = 32 << 20
 	}
 	if size < 0 {
-		return srv
+		return limitDepth(srv)
 	}
-	return &responseCache{next: srv, source: o.Directory.Source, cache: respcache.New(size)}
+	return limitDepth(&responseCache{next: srv, source: o.Directory.Source, cache: respcache.New(size)})
 }
 
 // newServer builds the gqlgen server.

@@ -140,3 +140,34 @@ func TestBadInputCarriesTheCode(t *testing.T) {
 		t.Fatalf("errors = %s", resp.Errors)
 	}
 }
+
+func TestJSONDepth(t *testing.T) {
+	for doc, want := range map[string]int{
+		``: 0, `{}`: 1, `{"a":[{"b":1}]}`: 3, `{"a":"[[[{{{"}`: 1, `{"a":"\"[["}`: 1, `[[[]]]`: 3,
+	} {
+		if got := jsonDepth([]byte(doc)); got != want {
+			t.Errorf("jsonDepth(%s) = %d, want %d", doc, got, want)
+		}
+	}
+}
+
+func TestDeeplyNestedVariablesAreRefusedBeforeExecution(t *testing.T) {
+	c := newClient(t)
+	nested := map[string]any{}
+	f := nested
+	for i := 0; i < 100; i++ {
+		next := map[string]any{}
+		f["not"] = next
+		f = next
+	}
+	_, err := c.RawPost(`query($f: OrgUserFilter) { orgUsers(filter: $f) { totalCount } }`, client.Var("f", nested))
+	if err == nil || !strings.Contains(err.Error(), "http 400") || !strings.Contains(err.Error(), "levels deep") || !strings.Contains(err.Error(), "BAD_USER_INPUT") {
+		t.Fatalf("err = %v, want a 400 BAD_USER_INPUT about nesting", err)
+	}
+	// Nesting within the filter bounds is fine.
+	shallow := map[string]any{"not": map[string]any{"or": []any{map[string]any{"roles": []string{"org:admin"}}}}}
+	resp, err := c.RawPost(`query($f: OrgUserFilter) { orgUsers(filter: $f) { totalCount } }`, client.Var("f", shallow))
+	if err != nil || len(resp.Errors) > 0 && string(resp.Errors) != "null" {
+		t.Fatalf("shallow filter: %v %s", err, resp.Errors)
+	}
+}
