@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"strings"
 
 	"github.com/orgusers/orgusers/internal/directory"
 )
@@ -76,12 +77,27 @@ func encodeCSV(buf *bytes.Buffer, members []*directory.Member) error {
 		rec[0], rec[1], rec[2], rec[3] = r.ID, deref(r.Email), deref(r.FirstName), deref(r.LastName)
 		rec[4], rec[5], rec[6] = deref(r.Username), deref(r.ImageURL), deref(r.LastSignInAt)
 		rec[7], rec[8], rec[9] = string(r.PublicMetadata), r.CreatedAt, r.Role
+		for i := range rec {
+			rec[i] = neutralizeFormula(rec[i])
+		}
 		if err := w.Write(rec); err != nil {
 			return err
 		}
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// neutralizeFormula keeps a spreadsheet from running a cell as a formula:
+// users edit their own names in Clerk, so a first name like =HYPERLINK(...)
+// would run when an admin opens the export. A cell starting with = + - @ tab
+// or carriage return gets a leading apostrophe (OWASP's advice for CSV
+// injection); every other cell is unchanged.
+func neutralizeFormula(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func deref(s *string) string {

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,9 @@ func parseQuery(r *http.Request) (query, error) {
 			}
 		case strings.HasPrefix(name, metadataPrefix):
 			path := strings.TrimPrefix(name, metadataPrefix)
+			if path == "" || slices.Contains(strings.Split(path, "."), "") {
+				return query{}, bad("parameter %q: the metadata path must be dot-separated keys such as metadata.location.country, with no empty key", name)
+			}
 			for _, v := range vals {
 				f.Metadata = append(f.Metadata, metadataEquals(path, v))
 			}

@@ -9,7 +9,6 @@ package rest
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -145,6 +144,9 @@ func (h *Handler) init() {
 
 // fail answers err with the status of its code.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		return // the caller went away; nobody reads the answer and Clerk did not fail
+	}
 	code := directory.ErrorCode(err)
 	msg := directory.ErrorMessage(err)
 	status := http.StatusInternalServerError
@@ -163,9 +165,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int((h.RetryAfter+time.Second-1)/time.Second)))
 		h.Logger.ErrorContext(r.Context(), "rest: upstream unavailable", "err", err.Error())
 	default:
-		if errors.Is(err, context.Canceled) {
-			return // the caller went away; nobody reads the answer
-		}
 		code, msg = directory.CodeInternal, "internal error"
 		h.Logger.ErrorContext(r.Context(), "rest: internal error", "err", err.Error())
 	}

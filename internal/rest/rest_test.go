@@ -146,7 +146,9 @@ func TestStatuses(t *testing.T) {
 		{"bad status", "GET", Path + "?signInStatus=sometimes", admin, nil, 400, "BAD_USER_INPUT", `parameter "signInStatus" must be signed_in or never_signed_in, got "sometimes"`},
 		{"bad time", "GET", Path + "?createdAfter=yesterday", admin, nil, 400, "BAD_USER_INPUT", ""},
 		{"repeated single", "GET", Path + "?search=a&search=b", admin, nil, 400, "BAD_USER_INPUT", `parameter "search" must be given once`},
-		{"empty metadata path", "GET", Path + "?metadata.=x", admin, nil, 400, "BAD_USER_INPUT", ""},
+		{"empty metadata path", "GET", Path + "?metadata.=x", admin, nil, 400, "BAD_USER_INPUT", `parameter "metadata.": the metadata path must be dot-separated keys such as metadata.location.country, with no empty key`},
+		{"empty metadata key", "GET", Path + "?metadata.a..b=x", admin, nil, 400, "BAD_USER_INPUT", `parameter "metadata.a..b": the metadata path must be dot-separated keys such as metadata.location.country, with no empty key`},
+		{"bracket metadata form", "GET", Path + "?metadata%5Bdepartment%5D=Sales", admin, nil, 400, "BAD_USER_INPUT", `unknown query parameter "metadata[department]"`},
 		{"bad format", "GET", Path + "?format=xml", admin, nil, 400, "BAD_USER_INPUT", ""},
 		{"upstream down", "GET", Path, admin, directory.Wrap(directory.CodeUpstreamUnavailable, errors.New("clerk 503 trace abc"), "the identity provider is unavailable"), 503, "UPSTREAM_UNAVAILABLE", "the identity provider is unavailable"},
 		{"internal", "GET", Path, admin, errors.New("secret internal detail"), 500, "INTERNAL_SERVER_ERROR", "internal error"},
@@ -387,5 +389,26 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 				t.Fatalf("response invalid: %v\n%s", err, body)
 			}
 		})
+	}
+}
+
+func TestCSVNeutralizesFormulas(t *testing.T) {
+	for in, want := range map[string]string{
+		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx",
+		"Ada": "Ada", "": "", "{\"a\":1}": "{\"a\":1}", "a=b": "a=b",
+	} {
+		if got := neutralizeFormula(in); got != want {
+			t.Errorf("neutralizeFormula(%q) = %q, want %q", in, got, want)
+		}
+	}
+	var buf bytes.Buffer
+	m := members()[0]
+	m.FirstName = ptr("=cmd|' /C calc'!A0")
+	if err := encodeCSV(&buf, []*directory.Member{&m}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || recs[1][2] != "'=cmd|' /C calc'!A0" {
+		t.Fatalf("first name cell = %q, %v", recs[1][2], err)
 	}
 }
