@@ -115,8 +115,10 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	for _, p := range strings.Split(env("CLERK_AUTHORIZED_PARTIES"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
-			if u, err := url.Parse(p); err != nil || u.Scheme == "" || u.Host == "" {
-				return Config{}, fmt.Errorf("CLERK_AUTHORIZED_PARTIES: %q is not an origin such as https://app.example.com", p)
+			// azp is compared exactly: only a bare origin (scheme://host[:port]) can ever match.
+			if u, err := url.Parse(p); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+				return Config{}, fmt.Errorf("CLERK_AUTHORIZED_PARTIES: %q is not an origin such as https://app.example.com (scheme and host only, no path or trailing slash)", p)
 			}
 			c.AuthorizedParties = append(c.AuthorizedParties, p)
 		}
@@ -232,6 +234,9 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		Logger:            logger,
 	})
 	if err != nil {
+		if cfg.JWTKeyPEM != "" {
+			return nil, fmt.Errorf("CLERK_JWT_KEY or session verification settings: %w", err)
+		}
 		return nil, fmt.Errorf("session verification: %w", err)
 	}
 	repo, err := clerksource.New(clerksource.Config{

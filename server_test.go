@@ -472,6 +472,8 @@ func TestLoadConfig(t *testing.T) {
 		{"PORT", "eighty"}, {"CACHE_TTL", "soon"}, {"CACHE_MAX_STALE", "-1s"}, {"CACHE_MAX_ORGS", "0"},
 		{"CLERK_RATE_LIMIT", "x"}, {"GRAPHQL_INTROSPECTION", "maybe"}, {"CLERK_API_URL", "ftp://x"},
 		{"CLERK_AUTHORIZED_PARTIES", "not an origin"},
+		{"CLERK_AUTHORIZED_PARTIES", "https://app.example.com/"},
+		{"CLERK_AUTHORIZED_PARTIES", "https://app.example.com/path?x"},
 	}
 	for _, b := range bad {
 		_, err := LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_x", b.name, b.value))

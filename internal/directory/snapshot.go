@@ -184,7 +184,8 @@ func (s *Snapshot) Version() string { return s.version }
 
 // SizeBytes approximates the heap the snapshot retains: members, the
 // precomputed keys and decoded metadata, and all sort indexes as if built.
-// Caches use it to bound their memory.
+// The benchmarks report it per member; the snapshot cache bounds memory by
+// counting organizations (CACHE_MAX_ORGS), not these bytes.
 func (s *Snapshot) SizeBytes() int { return s.size }
 
 // index returns member positions sorted by o, building the index on first use.
