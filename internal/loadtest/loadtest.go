@@ -34,6 +34,27 @@ type Result struct {
 	Elapsed       time.Duration
 	P50, P95, P99 time.Duration
 	Bytes         int64 // response body bytes read
+
+	latencies []time.Duration // sorted
+}
+
+// Merge combines runs of the same target (e.g. interleaved rounds) into one
+// result: counts and elapsed time add up, percentiles come from all latencies.
+func Merge(runs ...Result) Result {
+	if len(runs) == 0 {
+		return Result{}
+	}
+	out := Result{Name: runs[0].Name}
+	for _, r := range runs {
+		out.Requests += r.Requests
+		out.Errors += r.Errors
+		out.Elapsed += r.Elapsed
+		out.Bytes += r.Bytes
+		out.latencies = append(out.latencies, r.latencies...)
+	}
+	slices.Sort(out.latencies)
+	out.P50, out.P95, out.P99 = Percentile(out.latencies, 50), Percentile(out.latencies, 95), Percentile(out.latencies, 99)
+	return out
 }
 
 // RPS returns the successful requests per second.
@@ -129,6 +150,7 @@ func Run(ctx context.Context, client *http.Client, t Target, concurrency int, d 
 	}
 	res.Requests = len(all)
 	slices.Sort(all)
+	res.latencies = all
 	res.P50, res.P95, res.P99 = Percentile(all, 50), Percentile(all, 95), Percentile(all, 99)
 	return res
 }

@@ -53,3 +53,15 @@ func TestRunCountsRequestsAndErrors(t *testing.T) {
 		t.Fatalf("percentiles %v %v", res.P50, res.P99)
 	}
 }
+
+func TestMerge(t *testing.T) {
+	a := Result{Name: "x", Requests: 2, Errors: 1, Elapsed: time.Second, Bytes: 10, latencies: []time.Duration{1, 3}}
+	b := Result{Name: "x", Requests: 2, Elapsed: time.Second, Bytes: 20, latencies: []time.Duration{2, 4}}
+	m := Merge(a, b)
+	if m.Requests != 4 || m.Errors != 1 || m.Elapsed != 2*time.Second || m.Bytes != 30 || m.P50 != 2 || m.P99 != 4 {
+		t.Fatalf("merged = %+v", m)
+	}
+	if got := m.RPS(); got != 1.5 {
+		t.Fatalf("RPS = %v, want 1.5 (3 good requests in 2s)", got)
+	}
+}
