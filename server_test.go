@@ -429,7 +429,7 @@ func TestProductionPosture(t *testing.T) {
 		t.Fatalf("expensive query ran: %.300s", raw)
 	}
 	// Healthz needs no auth; the playground is off.
-	for path, want := range map[string]int{"/healthz": 200, "/": 404} {
+	for path, want := range map[string]int{"/healthz": 200, "/": 404, "/demo/tokens": 404, "/openapi.json": 200} {
 		r, err := http.Get(s.url + path)
 		if err != nil {
 			t.Fatal(err)
