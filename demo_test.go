@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -93,14 +95,14 @@ func parseDemoBanner(s string) (base string, tokens clerkemu.DemoTokens, ok bool
 // waits for its banner. stop cancels the context and returns run's result; it
 // is also called at cleanup, so a test that does not call it still stops the
 // server.
-func startDemo(t *testing.T) *demoServer {
+func startDemo(t *testing.T, args ...string) *demoServer {
 	t.Helper()
 	getenv := func(name string) string { return map[string]string{"PORT": "0"}[name] }
 	out, logs := &syncBuffer{}, &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-demo"}, getenv, out, logger) }()
+	go func() { done <- run(ctx, append([]string{"-demo"}, args...), getenv, out, logger) }()
 
 	var once sync.Once
 	var runErr error
@@ -335,5 +337,49 @@ func TestClerkEmulatorCommand(t *testing.T) {
 		}
 	case <-time.After(readyTimeout):
 		t.Fatalf("runEmulator did not return within %v of cancellation", readyTimeout)
+	}
+}
+
+func TestDemoDataFile(t *testing.T) {
+	at := int64(1_700_000_000_000)
+	user := func(id, email string) clerkemu.User {
+		return clerkemu.User{ID: id, CreatedAt: at, UpdatedAt: at, PrimaryEmailAddressID: "idn_" + id,
+			EmailAddresses: []clerkemu.EmailAddress{{ID: "idn_" + id, EmailAddress: email, Verified: true}},
+			PublicMetadata: map[string]any{"department": "Tiny"}}
+	}
+	data := clerkemu.Dataset{
+		Organizations: []clerkemu.Organization{{ID: "org_tiny", Name: "Tiny", Slug: "tiny", CreatedAt: at, UpdatedAt: at}},
+		Users:         []clerkemu.User{user("user_boss", "boss@tiny.example"), user("user_crew", "crew@tiny.example"), user("user_loner", "loner@tiny.example")},
+		Memberships: []clerkemu.Membership{
+			{ID: "orgmem_1", OrganizationID: "org_tiny", UserID: "user_boss", Role: "org:admin", CreatedAt: at, UpdatedAt: at},
+			{ID: "orgmem_2", OrganizationID: "org_tiny", UserID: "user_crew", Role: "org:member", CreatedAt: at, UpdatedAt: at},
+		},
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "data.json")
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDemo(t, "-demo-data", file)
+	resp, body := d.graphql(t, d.tokens.Admin, `{ orgUsers { totalCount nodes { email role } } }`, nil)
+	if len(resp.Errors) > 0 || !strings.Contains(string(body), `"totalCount":2`) ||
+		!strings.Contains(string(body), "boss@tiny.example") || !strings.Contains(string(body), "crew@tiny.example") {
+		t.Fatalf("demo with -demo-data: %s", body)
+	}
+}
+
+func TestDemoDataFileErrorsNameTheFlag(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"organizations": 7}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{filepath.Join(t.TempDir(), "missing.json"), bad} {
+		err := run(context.Background(), []string{"-demo", "-demo-data", file}, func(string) string { return "" }, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil || !strings.Contains(err.Error(), "-demo-data") {
+			t.Errorf("%s: err = %v, want one naming -demo-data", file, err)
+		}
 	}
 }
