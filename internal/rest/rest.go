@@ -57,17 +57,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Only GET requests are accepted")
 		return
 	}
-	p, err := auth.FromContext(r.Context())
+	p, err := auth.RequireOrgRole(r.Context(), AdminRole)
 	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if p.OrgID == "" {
-		writeError(w, http.StatusBadRequest, string(directory.CodeNoActiveOrganization), "User is not part of any organization")
-		return
-	}
-	if p.OrgRole != AdminRole {
-		writeError(w, http.StatusForbidden, string(directory.CodeForbidden), "User is not an admin in the organization")
+		h.fail(w, r, err) // maps NO_ACTIVE_ORGANIZATION and FORBIDDEN to the contract's messages
 		return
 	}
 	q, err := parseQuery(r)
