@@ -543,19 +543,22 @@ func deref(p *string) string {
 	return *p
 }
 
+// listParams reads what every list endpoint shares: paging, ordering by
+// one of fields, and the user filter.
+func listParams(q url.Values, fields []string) (limit, offset int, o order, f *userFilter, ae *apiError) {
+	if limit, offset, ae = paging(q); ae != nil {
+		return
+	}
+	if o, ae = parseOrder(q.Get("order_by"), fields); ae != nil {
+		return
+	}
+	f, ae = parseUserFilter(q)
+	return
+}
+
 func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, offset, ae := paging(q)
-	if ae != nil {
-		writeError(w, r, ae)
-		return
-	}
-	o, ae := parseOrder(q.Get("order_by"), userOrderFields)
-	if ae != nil {
-		writeError(w, r, ae)
-		return
-	}
-	f, ae := parseUserFilter(q)
+	limit, offset, o, f, ae := listParams(q, userOrderFields)
 	if ae != nil {
 		writeError(w, r, ae)
 		return
@@ -642,17 +645,7 @@ func (e *Emulator) getUser(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) listMemberships(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, offset, ae := paging(q)
-	if ae != nil {
-		writeError(w, r, ae)
-		return
-	}
-	o, ae := parseOrder(q.Get("order_by"), membershipOrderFields)
-	if ae != nil {
-		writeError(w, r, ae)
-		return
-	}
-	f, ae := parseUserFilter(q)
+	limit, offset, o, f, ae := listParams(q, membershipOrderFields)
 	if ae != nil {
 		writeError(w, r, ae)
 		return
