@@ -254,7 +254,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	})
 	svc := &directory.Service{Source: snapshots}
 
-	gopts := graph.Options{Directory: svc, Introspection: cfg.Introspection, Logger: logger}
+	gopts := graph.Options{Directory: svc, Introspection: cfg.Introspection, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}
@@ -264,7 +264,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
 	})
-	mux.Handle("/graphql", verifier.Middleware(limitBody(gql, maxBodyBytes)))
+	mux.Handle("/graphql", verifier.Middleware(gql))
 	mux.Handle(rest.Path, verifier.Middleware(&rest.Handler{Directory: svc, Logger: logger}))
 	mux.Handle("GET "+rest.OpenAPIPath, rest.OpenAPIHandler())
 	if cfg.Introspection {
@@ -285,19 +285,6 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		})
 	}
 	return &App{Handler: mux, Cache: snapshots, closers: []func(){snapshots.Close}}, nil
-}
-
-// limitBody bounds the request body: a declared length over n is refused with
-// 413; an undeclared one fails to read past n.
-func limitBody(next http.Handler, n int64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > n {
-			http.Error(w, fmt.Sprintf("request body over %d bytes", n), http.StatusRequestEntityTooLarge)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, n)
-		next.ServeHTTP(w, r)
-	})
 }
 
 // demoTokenTTL is how long the demo banner's tokens stay valid.

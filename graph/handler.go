@@ -6,17 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/orgusers/orgusers/graph/model"
 	"github.com/orgusers/orgusers/internal/auth"
+	"github.com/orgusers/orgusers/internal/bytelru"
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/respcache"
 )
@@ -27,10 +27,13 @@ type Options struct {
 	Directory *directory.Service
 	// Introspection enables schema introspection (and field suggestions in errors).
 	Introspection bool
-	// ComplexityLimit bounds a query's cost; 0 means DefaultComplexityLimit.
-	ComplexityLimit int
-	// ParserTokenLimit bounds the tokens of a query document; 0 means DefaultParserTokenLimit.
-	ParserTokenLimit int
+	// Limits bound each operation before it runs; zero fields mean their defaults.
+	Limits Limits
+	// MaxBodyBytes bounds a POST body (413 beyond); 0 means 1 MiB.
+	MaxBodyBytes int64
+	// QueryCacheBytes bounds the parsed and validated documents kept, by
+	// their estimated heap; 0 means DefaultQueryCacheBytes.
+	QueryCacheBytes int
 	// ResponseCacheBytes bounds the cache of complete answers to identical warm
 	// requests of org admins; 0 means 32 MiB, negative disables it.
 	ResponseCacheBytes int
@@ -38,13 +41,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Defaults for Options.
-const (
-	// DefaultComplexityLimit admits one orgUsers(first: 1000) page with every
-	// field on both nodes and edges, and rejects multiples of it.
-	DefaultComplexityLimit  = 50_000
-	DefaultParserTokenLimit = 5_000
-)
+// DefaultQueryCacheBytes is the default bound of the parsed-query cache.
+const DefaultQueryCacheBytes = 16 << 20
 
 // New builds the executable schema config: resolvers, the @hasOrgRole
 // directive and the complexity functions.
@@ -53,8 +51,8 @@ func New(r *Resolver) Config {
 	c.Directives.HasOrgRole = HasOrgRole
 	c.Complexity.Query.OrgUsers = func(child int, _ *model.OrgUserFilter, _ *model.OrgUserOrder, first *int, _ *string) int {
 		n := 100
-		if first != nil && *first > 0 {
-			n = *first
+		if first != nil {
+			n = max(*first, 1) // first: 0 still answers totalCount and pageInfo
 		}
 		return 1 + n*child
 	}
@@ -84,49 +82,51 @@ func activeOrg(ctx context.Context) (string, error) {
 	return p.OrgID, nil
 }
 
-// NewHandler returns the GraphQL HTTP handler: POST and GET transports only,
-// error presenter, panic recovery, abuse bounds (complexity, parser tokens,
-// JSON nesting) and the response cache.
-// Callers put the auth middleware and a request body limit in front of it.
+// NewHandler returns the GraphQL HTTP handler for GET and POST: the
+// transport (authentication first, then request shape, limits and
+// validation, see httpTransport), the response cache, gqlgen's executor with
+// the error presenter and panic recovery.
+// Callers put the auth middleware in front of it.
 func NewHandler(o Options) http.Handler {
-	srv := newServer(o)
-	size := o.ResponseCacheBytes
-	if size == 0 {
-		size = 32 << 20
-	}
-	if size < 0 {
-		return limitDepth(srv)
-	}
-	return limitDepth(&responseCache{next: srv, source: o.Directory.Source, cache: respcache.New(size)})
-}
-
-// newServer builds the gqlgen server.
-func newServer(o Options) *handler.Server {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	srv := handler.New(NewExecutableSchema(New(&Resolver{Directory: o.Directory})))
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	es := NewExecutableSchema(New(&Resolver{Directory: o.Directory}))
+	cacheBytes := o.QueryCacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultQueryCacheBytes
+	}
+	prep := &preparer{
+		schema:      es.Schema(),
+		limits:      o.Limits.withDefaults(),
+		suggestions: o.Introspection,
+		docs:        bytelru.New[string, *ast.QueryDocument](cacheBytes),
+	}
+	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes}
+	if t.maxBody <= 0 {
+		t.maxBody = defaultMaxBodyBytes
+	}
+	size := o.ResponseCacheBytes
+	if size == 0 {
+		size = 32 << 20
+	}
+	if size > 0 {
+		t.cache = &responseCache{source: o.Directory.Source, cache: respcache.New(size)}
+	}
+
+	srv := handler.New(es)
+	srv.AddTransport(t)
+	srv.SetQueryCache(queryCache{prep})
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
-	limit := o.ComplexityLimit
-	if limit == 0 {
-		limit = DefaultComplexityLimit
-	}
-	srv.Use(extension.FixedComplexityLimit(limit))
-	tokens := o.ParserTokenLimit
-	if tokens == 0 {
-		tokens = DefaultParserTokenLimit
-	}
-	srv.SetParserTokenLimit(tokens)
+	srv.Use(&guard{p: prep})
+	srv.SetParserTokenLimit(2 * prep.limits.MaxTokens)
 	srv.AroundResponses(errorsMarker)
-	srv.SetErrorPresenter(ErrorPresenter(logger))
+	srv.SetErrorPresenter(ErrorPresenter(logger, o.Introspection))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		logger.ErrorContext(ctx, "graphql: panic in resolver", "panic", fmt.Sprint(v))
 		return directory.Errorf(directory.CodeInternal, "internal error")
@@ -136,8 +136,10 @@ func newServer(o Options) *handler.Server {
 
 // ErrorPresenter maps any error to a GraphQL error whose extensions.code is
 // the domain code. Errors without a domain code are logged and masked as
-// INTERNAL_SERVER_ERROR; gqlgen's own parse and validation errors keep their codes.
-func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+// INTERNAL_SERVER_ERROR; gqlgen's own parse and validation errors keep their
+// codes. Without introspection, no message suggests names ("Did you mean
+// ...?"): suggestions would rebuild the schema for anyone guessing near it.
+func ErrorPresenter(logger *slog.Logger, introspection bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var domainErr *directory.Error
@@ -156,6 +158,9 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				}
 				gqlErr.Extensions["code"] = string(directory.CodeBadUserInput)
 			}
+			if !introspection {
+				gqlErr.Message = withoutSuggestions(gqlErr.Message)
+			}
 		default:
 			logger.ErrorContext(ctx, "graphql: internal error", "err", err.Error(), "path", gqlErr.Path.String())
 			gqlErr.Message = "internal error"
@@ -172,4 +177,14 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 func isGraphQLRequestError(err error) bool {
 	var gqlErr *gqlerror.Error
 	return errors.As(err, &gqlErr)
+}
+
+// withoutSuggestions cuts a "Did you mean ...?" suggestion off a message,
+// wherever gqlparser put one (unknown fields, arguments, input fields, enum
+// values, in literals and in variables).
+func withoutSuggestions(msg string) string {
+	if i := strings.Index(msg, " Did you mean"); i >= 0 {
+		return msg[:i]
+	}
+	return msg
 }

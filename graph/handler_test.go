@@ -141,16 +141,6 @@ func TestBadInputCarriesTheCode(t *testing.T) {
 	}
 }
 
-func TestJSONDepth(t *testing.T) {
-	for doc, want := range map[string]int{
-		``: 0, `{}`: 1, `{"a":[{"b":1}]}`: 3, `{"a":"[[[{{{"}`: 1, `{"a":"\"[["}`: 1, `[[[]]]`: 3,
-	} {
-		if got := jsonDepth([]byte(doc)); got != want {
-			t.Errorf("jsonDepth(%s) = %d, want %d", doc, got, want)
-		}
-	}
-}
-
 func TestDeeplyNestedVariablesAreRefusedBeforeExecution(t *testing.T) {
 	c := newClient(t)
 	nested := map[string]any{}

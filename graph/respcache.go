@@ -1,11 +1,8 @@
 package graph
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,49 +25,47 @@ const cachedRole = "org:admin"
 // permissions, and the operation text, name and variables; each entry also
 // records the snapshot version it was built from and is served only while the
 // organization's snapshot still has that version. Only complete answers
-// without errors are kept.
+// without errors are kept. A nil *responseCache caches nothing.
 type responseCache struct {
-	next   http.Handler
 	source directory.Source
 	cache  *respcache.Cache
 }
 
-// request is a GraphQL request as sent over POST or GET.
-type request struct {
-	Query         string          `json:"query"`
-	OperationName string          `json:"operationName"`
-	Variables     json.RawMessage `json:"variables"`
-	Extensions    json.RawMessage `json:"extensions"`
+// key returns the cache key of a request, and whether its answer may be
+// cached at all: only org admins' answers are.
+func (c *responseCache) key(p *auth.Principal, accept string, params *graphql.RawParams) (respcache.Key, bool) {
+	if c == nil || p.OrgRole != cachedRole || p.OrgID == "" {
+		return respcache.Key{}, false
+	}
+	vars, _ := json.Marshal(params.Variables) // map keys sorted: equal variables, equal bytes
+	ext, _ := json.Marshal(params.Extensions)
+	// The response content type comes from Accept, so it is part of the key.
+	return respcache.NewKey(p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","),
+		accept, params.OperationName, params.Query, string(vars), string(ext)), true
 }
 
-func (c *responseCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.FromContext(r.Context())
-	if err != nil || p.OrgRole != cachedRole || p.OrgID == "" {
-		c.next.ServeHTTP(w, r)
-		return
-	}
-	req, ok := readRequest(r)
+// serve writes the stored answer for key when there is one still current.
+func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, key respcache.Key) bool {
+	e, ok := c.cache.Get(key)
 	if !ok {
-		c.next.ServeHTTP(w, r)
-		return
+		return false
 	}
-	// gqlgen picks the response content type from Accept, so it is part of the key.
-	key := respcache.NewKey(p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","),
-		r.Header.Get("Accept"), req.OperationName, req.Query, string(req.Variables), string(req.Extensions))
-	if e, ok := c.cache.Get(key); ok && c.current(r.Context(), p.OrgID, e.Tag) {
-		w.Header().Set("Content-Type", e.ContentType)
-		w.Header().Set("Content-Length", strconv.Itoa(len(e.Body)))
-		w.Header().Set("X-Response-Cache", "hit")
-		_, _ = w.Write(e.Body)
-		return
+	p, _ := auth.FromContext(ctx)
+	if !c.current(ctx, p.OrgID, e.Tag) {
+		return false
 	}
-	rec := &usage{}
-	capture := &captureWriter{header: w.Header(), status: http.StatusOK}
-	c.next.ServeHTTP(capture, r.WithContext(context.WithValue(r.Context(), usageKey{}, rec)))
-	w.WriteHeader(capture.status)
-	_, _ = w.Write(capture.body.Bytes())
-	if version, ok := rec.cacheable(); ok && capture.status == http.StatusOK {
-		c.cache.Put(key, respcache.Entry{Body: capture.body.Bytes(), ContentType: w.Header().Get("Content-Type"), Tag: version})
+	w.Header().Set("Content-Type", e.ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(e.Body)))
+	w.Header().Set("X-Response-Cache", "hit")
+	_, _ = w.Write(e.Body)
+	return true
+}
+
+// store keeps body when the request's usage shows it is complete and built
+// from one snapshot version.
+func (c *responseCache) store(key respcache.Key, rec *usage, body []byte, contentType string) {
+	if version, ok := rec.cacheable(); ok {
+		c.cache.Put(key, respcache.Entry{Body: body, ContentType: contentType, Tag: version})
 	}
 }
 
@@ -85,42 +80,6 @@ func (c *responseCache) current(ctx context.Context, orgID, version string) bool
 	snap, err := c.source.Members(ctx, orgID)
 	return err == nil && snap.Version() == version
 }
-
-// readRequest reads the GraphQL request and restores the body for gqlgen.
-// Requests it does not understand are passed through uncached.
-func readRequest(r *http.Request) (request, bool) {
-	var req request
-	switch r.Method {
-	case http.MethodGet:
-		q := r.URL.Query()
-		req.Query, req.OperationName = q.Get("query"), q.Get("operationName")
-		req.Variables, req.Extensions = json.RawMessage(q.Get("variables")), json.RawMessage(q.Get("extensions"))
-	case http.MethodPost:
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if mt != "application/json" {
-			return req, false
-		}
-		body, err := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if err != nil || json.Unmarshal(body, &req) != nil {
-			return req, false
-		}
-	default:
-		return req, false
-	}
-	return req, req.Query != ""
-}
-
-// captureWriter buffers a response so it can be stored after it is complete.
-type captureWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (c *captureWriter) Header() http.Header         { return c.header }
-func (c *captureWriter) WriteHeader(status int)      { c.status = status }
-func (c *captureWriter) Write(b []byte) (int, error) { return c.body.Write(b) }
 
 // usage records, for one request, the snapshot versions resolvers answered
 // from and whether the response carried errors.

@@ -9,9 +9,8 @@ package respcache
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"sync"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/orgusers/orgusers/internal/bytelru"
 )
 
 // Key identifies a response. Build it with NewKey.
@@ -44,14 +43,8 @@ type Entry struct {
 // Cache is a byte-bounded LRU of entries, safe for concurrent use. A nil
 // *Cache caches nothing.
 type Cache struct {
-	mu    sync.Mutex
-	max   int
-	size  int
-	items *lru.Cache[Key, Entry]
+	lru *bytelru.Cache[Key, Entry]
 }
-
-// maxEntries bounds the number of entries whatever their size.
-const maxEntries = 1 << 16
 
 // New returns a cache holding at most maxBytes of bodies; maxBytes <= 0
 // returns nil, which caches nothing.
@@ -59,9 +52,7 @@ func New(maxBytes int) *Cache {
 	if maxBytes <= 0 {
 		return nil
 	}
-	c := &Cache{max: maxBytes}
-	c.items, _ = lru.NewWithEvict[Key, Entry](maxEntries, func(_ Key, e Entry) { c.size -= len(e.Body) })
-	return c
+	return &Cache{lru: bytelru.New[Key, Entry](maxBytes)}
 }
 
 // Get returns the entry for k.
@@ -69,9 +60,7 @@ func (c *Cache) Get(k Key) (Entry, bool) {
 	if c == nil {
 		return Entry{}, false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.items.Get(k)
+	return c.lru.Get(k)
 }
 
 // Put stores e under k, replacing an entry with another Tag (an answer
@@ -79,22 +68,13 @@ func (c *Cache) Get(k Key) (Entry, bool) {
 // within the byte bound. Bodies larger than a quarter of the bound are not
 // stored.
 func (c *Cache) Put(k Key, e Entry) {
-	if c == nil || len(e.Body) > c.max/4 {
+	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old, ok := c.items.Peek(k); ok {
-		if old.Tag == e.Tag {
-			return
-		}
-		c.items.Remove(k) // the eviction callback takes its size off
+	if old, ok := c.lru.Peek(k); ok && old.Tag == e.Tag {
+		return
 	}
-	c.items.Add(k, e)
-	c.size += len(e.Body)
-	for c.size > c.max {
-		c.items.RemoveOldest()
-	}
+	c.lru.Add(k, e, len(e.Body))
 }
 
 // Len returns the number of entries.
@@ -102,9 +82,7 @@ func (c *Cache) Len() int {
 	if c == nil {
 		return 0
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.items.Len()
+	return c.lru.Len()
 }
 
 // Bytes returns the total size of the bodies held.
@@ -112,7 +90,5 @@ func (c *Cache) Bytes() int {
 	if c == nil {
 		return 0
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.size
+	return c.lru.Bytes()
 }

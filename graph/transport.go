@@ -1,0 +1,207 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/orgusers/orgusers/internal/auth"
+	"github.com/orgusers/orgusers/internal/directory"
+)
+
+// Response content types, negotiated from Accept as gqlgen does.
+const (
+	contentTypeJSON         = "application/json"
+	contentTypeGraphQLJSON  = "application/graphql-response+json"
+	defaultMaxBodyBytes     = 1 << 20
+	cacheControlNotCachable = "private, no-store"
+)
+
+// httpTransport is the only transport of /graphql: GET and POST in the
+// GraphQL-over-HTTP shapes. In this order it refuses a caller without a
+// verified session (401, before reading the body), a wrong method (405) or
+// content type (415), a body too large (413) or too slow (408), a body that
+// is not a GraphQL request (400), then prepares the document (limits and
+// validation, 422) and only then lets gqlgen's executor run it. Every answer
+// is GraphQL-shaped JSON whose errors carry extensions.code, and none may be
+// stored by a shared cache.
+type httpTransport struct {
+	prep    *preparer
+	maxBody int64
+	cache   *responseCache // nil: no response cache
+}
+
+var _ graphql.Transport = (*httpTransport)(nil)
+
+// Supports claims every request, so that none reaches gqlgen's own
+// transport-not-supported answer, which has no code.
+func (t *httpTransport) Supports(*http.Request) bool { return true }
+
+func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	h := w.Header()
+	h.Set("Cache-Control", cacheControlNotCachable)
+	h.Add("Vary", "Authorization")
+	h.Add("Vary", "Accept")
+	ctx := r.Context()
+	p, err := auth.FromContext(ctx)
+	if err != nil {
+		writeDomainError(w, err)
+		return
+	}
+	params, rerr := t.readParams(w, r)
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	contentType := negotiate(r.Header.Get("Accept"))
+	h.Set("Content-Type", contentType)
+
+	key, cacheable := t.cache.key(p, r.Header.Get("Accept"), params)
+	if cacheable && t.cache.serve(ctx, w, key) {
+		return
+	}
+	if _, errs := t.prep.prepare(params.Query); len(errs) > 0 {
+		t.fail(ctx, w, exec, contentType, nil, errs)
+		return
+	}
+	rec := &usage{}
+	ctx = context.WithValue(ctx, usageKey{}, rec)
+	opCtx, errs := exec.CreateOperationContext(ctx, params)
+	if len(errs) > 0 {
+		t.fail(ctx, w, exec, contentType, opCtx, errs)
+		return
+	}
+	if r.Method == http.MethodGet && opCtx.Operation.Operation != ast.Query {
+		h.Set("Allow", "POST")
+		writeRequestError(w, badRequest(http.StatusMethodNotAllowed, "a %s must be sent with POST", opCtx.Operation.Operation))
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	body, merr := json.Marshal(responses(ctx))
+	if merr != nil {
+		panic(merr) // gqlgen's handler recovers it into an INTERNAL_SERVER_ERROR answer
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	if cacheable {
+		t.cache.store(key, rec, body, contentType)
+	}
+}
+
+// fail answers errors found before execution, with gqlgen's statuses: 422
+// (400 for application/graphql-response+json) when the document is refused
+// as a whole, 200 for an error in the caller's input.
+func (t *httpTransport) fail(ctx context.Context, w http.ResponseWriter, exec graphql.GraphExecutor, contentType string, opCtx *graphql.OperationContext, errs gqlerror.List) {
+	status := http.StatusOK
+	if errcode.GetErrorKind(errs) == errcode.KindProtocol {
+		status = http.StatusUnprocessableEntity
+		if contentType == contentTypeGraphQLJSON {
+			status = http.StatusBadRequest
+		}
+	}
+	if opCtx != nil {
+		ctx = graphql.WithOperationContext(ctx, opCtx)
+	}
+	body, _ := json.Marshal(exec.DispatchError(ctx, errs))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// readParams reads the GraphQL request from the URL (GET) or the JSON body
+// (POST).
+func (t *httpTransport) readParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, *requestError) {
+	maxQuery := t.prep.limits.MaxQueryBytes
+	switch r.Method {
+	case http.MethodGet:
+		return decodeQueryString(r.URL.RawQuery, maxQuery)
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		return nil, badRequest(http.StatusMethodNotAllowed, "method %s is not allowed: send GraphQL requests with GET or POST", truncate(r.Method, 16))
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != contentTypeJSON {
+		return nil, badRequest(http.StatusUnsupportedMediaType, "the Content-Type must be application/json")
+	}
+	if r.ContentLength > t.maxBody {
+		return nil, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooLarge):
+			return nil, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
+		case errors.As(err, &netErr) && netErr.Timeout():
+			return nil, badRequest(http.StatusRequestTimeout, "the request body did not arrive in time")
+		default:
+			return nil, badRequest(http.StatusBadRequest, "the request body could not be read")
+		}
+	}
+	return decodeBody(body, maxQuery)
+}
+
+// negotiate picks the response content type from Accept as gqlgen's
+// transports do: application/json unless the caller prefers
+// application/graphql-response+json or names neither.
+func negotiate(accept string) string {
+	if accept == "" {
+		return contentTypeJSON
+	}
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "*/*", "application/*", contentTypeJSON:
+			return contentTypeJSON
+		case contentTypeGraphQLJSON:
+			return contentTypeGraphQLJSON
+		}
+	}
+	return contentTypeGraphQLJSON
+}
+
+// writeRequestError answers a request that never reached GraphQL.
+func writeRequestError(w http.ResponseWriter, e *requestError) {
+	writeError(w, e.status, e.code, e.message)
+}
+
+// writeDomainError answers an authentication failure with the status of its
+// code: 401 UNAUTHENTICATED, 503 UPSTREAM_UNAVAILABLE.
+func writeDomainError(w http.ResponseWriter, err error) {
+	code := directory.ErrorCode(err)
+	status := http.StatusInternalServerError
+	switch code {
+	case directory.CodeUnauthenticated:
+		status = http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", `Bearer realm="clerk"`)
+	case directory.CodeUpstreamUnavailable:
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	}
+	writeError(w, status, string(code), directory.ErrorMessage(err))
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	body, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{
+		"message": message, "extensions": map[string]any{"code": code},
+	}}})
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
