@@ -25,7 +25,13 @@ func (s *shape) add(o shape) {
 
 const satMax = 1 << 62
 
-func satAdd(a, b int) int { return min(a+b, satMax) } // operands are at most satMax
+// satAdd adds counts of at most satMax, saturating there.
+func satAdd(a, b int) int {
+	if a > satMax-b {
+		return satMax
+	}
+	return a + b
+}
 
 // analyzer computes the expanded shape of a parsed, not yet validated,
 // document in time linear in its size: each fragment's shape is computed once
@@ -33,6 +39,7 @@ func satAdd(a, b int) int { return min(a+b, satMax) } // operands are at most sa
 // itself expensive or ill-defined: fragment cycles, unused fragments and
 // argument values nested too deeply.
 type analyzer struct {
+	work      *work
 	limits    Limits
 	fragments map[string]*ast.FragmentDefinition
 	memo      map[string]*fragmentShape
@@ -52,8 +59,8 @@ type fragmentShape struct {
 // TOO_MANY_DIRECTIVES, QUERY_TOO_DEEP, and GRAPHQL_VALIDATION_FAILED for a
 // fragment cycle or an unused fragment (validation would report those too,
 // but its own walk of them is not bounded).
-func (l Limits) checkDocument(doc *ast.QueryDocument) *gqlerror.Error {
-	a := &analyzer{limits: l, fragments: make(map[string]*ast.FragmentDefinition, len(doc.Fragments)), memo: map[string]*fragmentShape{}}
+func (l Limits) checkDocument(doc *ast.QueryDocument, w *work) *gqlerror.Error {
+	a := &analyzer{work: w, limits: l, fragments: make(map[string]*ast.FragmentDefinition, len(doc.Fragments)), memo: map[string]*fragmentShape{}}
 	for _, f := range doc.Fragments {
 		if _, dup := a.fragments[f.Name]; !dup {
 			a.fragments[f.Name] = f // validation reports the duplicate
@@ -90,12 +97,15 @@ func (l Limits) checkDocument(doc *ast.QueryDocument) *gqlerror.Error {
 		return limitError(CodeQueryTooDeep, "the query nests fields %d levels deep; at most %d are allowed", total.depth, l.MaxDepth)
 	}
 	// The fields are now few enough to expand for real and count repeats.
-	for _, op := range doc.Operations {
-		m := &merger{fragments: a.fragments, max: l.MaxFieldRepeats}
-		if err := m.merge(&mergedField{}, "", op.SelectionSet); err != nil {
-			return err
+	if total.fields > l.MaxFieldRepeats {
+		m := &merger{work: w, fragments: a.fragments, max: l.MaxFieldRepeats, fields: make(map[mergeKey]int, total.fields)}
+		for _, op := range doc.Operations {
+			if err := m.merge(0, "", op.SelectionSet); err != nil {
+				return err
+			}
 		}
 	}
+	w.validated = total.fields
 	return nil
 }
 
@@ -113,6 +123,7 @@ func (a *analyzer) selectionSet(set ast.SelectionSet) shape {
 		if a.err != nil {
 			return s
 		}
+		a.work.analyzed++
 		switch sel := sel.(type) {
 		case *ast.Field:
 			s.fields = satAdd(s.fields, 1)
@@ -194,24 +205,29 @@ func validationError(pos *ast.Position, format string, args ...any) *gqlerror.Er
 	return err
 }
 
-// mergedField is one field of the response: the selections that execution
-// merges into it, counted, and its own merged sub-fields.
-type mergedField struct {
-	selections int
-	children   map[string]*mergedField
-}
-
 // merger expands an operation's fragments and merges its fields as execution
 // does, refusing a response field that merges more than max selections.
 // Validation compares the selections of each response field pairwise, so
 // this bounds its work by max times the number of fields. Callers run it
-// only after the expanded field count is known to be small.
+// only after the expanded field count is known to be small; its work is
+// that count.
 type merger struct {
+	work      *work
 	fragments map[string]*ast.FragmentDefinition
 	max       int
+	// fields numbers the merged response fields: a field is its parent's
+	// number and its response key; counts are the selections merged into each.
+	fields map[mergeKey]int
+	counts []int
 }
 
-func (m *merger) merge(into *mergedField, path string, set ast.SelectionSet) *gqlerror.Error {
+type mergeKey struct {
+	parent int
+	key    string
+}
+
+// merge merges set into the response field numbered parent (0: the root).
+func (m *merger) merge(parent int, path string, set ast.SelectionSet) *gqlerror.Error {
 	for _, sel := range set {
 		var err *gqlerror.Error
 		switch sel := sel.(type) {
@@ -220,28 +236,29 @@ func (m *merger) merge(into *mergedField, path string, set ast.SelectionSet) *gq
 			if key == "" {
 				key = sel.Name
 			}
-			if into.children == nil {
-				into.children = map[string]*mergedField{}
+			id, ok := m.fields[mergeKey{parent, key}]
+			if !ok {
+				m.counts = append(m.counts, 0)
+				id = len(m.counts) // numbers start at 1: 0 is the root
+				m.fields[mergeKey{parent, key}] = id
 			}
-			child := into.children[key]
-			if child == nil {
-				child = &mergedField{}
-				into.children[key] = child
+			m.counts[id-1]++
+			n := m.counts[id-1]
+			m.work.merged++
+			m.work.maxRepeats = max(m.work.maxRepeats, n)
+			if n > m.max {
+				p := key
+				if path != "" {
+					p = path + "." + key
+				}
+				return limitError(CodeTooManyFields, "the response field %s is selected %d times once fragments are expanded; at most %d are allowed", p, n, m.max)
 			}
-			child.selections++
-			p := key
-			if path != "" {
-				p = path + "." + key
-			}
-			if child.selections > m.max {
-				return limitError(CodeTooManyFields, "the response field %s is selected %d times once fragments are expanded; at most %d are allowed", p, child.selections, m.max)
-			}
-			err = m.merge(child, p, sel.SelectionSet)
+			err = m.merge(id, pathOf(path, key, sel.SelectionSet), sel.SelectionSet)
 		case *ast.InlineFragment:
-			err = m.merge(into, path, sel.SelectionSet)
+			err = m.merge(parent, path, sel.SelectionSet)
 		case *ast.FragmentSpread:
 			if def := m.fragments[sel.Name]; def != nil {
-				err = m.merge(into, path, def.SelectionSet)
+				err = m.merge(parent, path, def.SelectionSet)
 			}
 		}
 		if err != nil {
@@ -249,4 +266,15 @@ func (m *merger) merge(into *mergedField, path string, set ast.SelectionSet) *gq
 		}
 	}
 	return nil
+}
+
+// pathOf is the response path below key, built only where there is one.
+func pathOf(path, key string, below ast.SelectionSet) string {
+	if len(below) == 0 {
+		return ""
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/orgusers/orgusers/internal/bytelru"
@@ -40,17 +41,36 @@ type preparer struct {
 // or GRAPHQL_VALIDATION_FAILED. Every limit is checked before validation, in
 // time linear in the text, so no text costs more than the limits allow.
 func (p *preparer) prepare(query string) (*ast.QueryDocument, gqlerror.List) {
+	return p.prepareCounting(query, &work{})
+}
+
+// work counts what one prepare did, for tests that bound it.
+type work struct {
+	scannedBytes   int // query bytes lexed without parsing
+	parsedTokens   int // tokens handed to the parser
+	analyzed       int // selections the analysis visited
+	merged         int // selections expanded to count repeats
+	validated      int // fields (fragments expanded) handed to validation
+	maxRepeats     int // the most selections one validated response field merged
+	fromQueryCache bool
+}
+
+func (p *preparer) prepareCounting(query string, w *work) (*ast.QueryDocument, gqlerror.List) {
 	if doc, ok := p.docs.Get(query); ok {
+		w.fromQueryCache = true
 		return doc, nil
 	}
-	if err := p.limits.checkText(query); err != nil {
+	w.scannedBytes = min(len(query), p.limits.MaxQueryBytes+1)
+	tokens, err := p.limits.checkText(query)
+	if err != nil {
 		return nil, gqlerror.List{err}
 	}
+	w.parsedTokens = tokens
 	// checkText counted the tokens; the parser's own limit is a last resort
 	// against a text the two count differently.
-	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, 2*p.limits.MaxTokens)
-	if err != nil {
-		gqlErr, ok := err.(*gqlerror.Error)
+	doc, perr := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, 2*p.limits.MaxTokens)
+	if perr != nil {
+		gqlErr, ok := perr.(*gqlerror.Error)
 		if !ok {
 			gqlErr = gqlerror.Errorf("the query could not be parsed")
 		}
@@ -60,27 +80,28 @@ func (p *preparer) prepare(query string) (*ast.QueryDocument, gqlerror.List) {
 	if len(doc.Operations) == 0 {
 		return nil, gqlerror.List{validationError(nil, "no operation provided")}
 	}
-	if err := p.limits.checkDocument(doc); err != nil {
+	if err := p.limits.checkDocument(doc, w); err != nil {
 		return nil, gqlerror.List{err}
 	}
-	if errs := validator.ValidateWithRules(p.schema, doc, p.rules()); len(errs) > 0 {
-		if len(errs) > MaxValidationErrors {
-			more := len(errs) - (MaxValidationErrors - 1)
-			errs = append(errs[:MaxValidationErrors-1], gqlerror.Errorf("and %d more validation errors", more))
+	budget := &errorBudget{left: MaxValidationErrors - 1}
+	if errs := validator.ValidateWithRules(p.schema, doc, p.rules(budget)); len(errs) > 0 {
+		if budget.dropped > 0 {
+			errs = append(errs, gqlerror.Errorf("and %d more validation errors", budget.dropped))
 		}
 		for _, e := range errs {
 			errcode.Set(e, errcode.ValidationFailed)
 		}
 		return nil, errs
 	}
-	p.docs.Add(query, doc, 2*len(query)+bytesPerToken*scanText(query).tokens)
+	p.docs.Add(query, doc, 2*len(query)+bytesPerToken*w.parsedTokens)
 	return doc, nil
 }
 
 // rules are gqlparser's default validation rules, without suggestions
 // ("Did you mean ...?") when introspection is off: they would hand the schema
-// to anyone who guesses near it.
-func (p *preparer) rules() *rules.Rules {
+// to anyone who guesses near it. Every rule reports through budget, which
+// drops errors past the cap before their messages are even formatted.
+func (p *preparer) rules(budget *errorBudget) *rules.Rules {
 	r := rules.NewDefaultRules()
 	if !p.suggestions {
 		r.RemoveRule("FieldsOnCorrectType")
@@ -88,8 +109,24 @@ func (p *preparer) rules() *rules.Rules {
 		r.RemoveRule("ScalarLeafs")
 		r.AddRule(rules.ScalarLeafsRuleWithoutSuggestions.Name, rules.ScalarLeafsRuleWithoutSuggestions.RuleFunc)
 	}
+	for name, rule := range r.GetInner() {
+		r.ReplaceRule(name, func(events *core.Events, addError core.AddErrFunc) {
+			rule(events, func(options ...core.ErrorOption) {
+				if budget.left == 0 {
+					budget.dropped++
+					return
+				}
+				budget.left--
+				addError(options...)
+			})
+		})
+	}
 	return r
 }
+
+// errorBudget counts the validation errors one document may still report,
+// and those it could not.
+type errorBudget struct{ left, dropped int }
 
 // queryCache is the preparer's cache as gqlgen's query cache: gqlgen finds
 // every document prepare made there and skips its own parsing and

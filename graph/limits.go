@@ -46,7 +46,7 @@ type Limits struct {
 // and 250 tokens; GraphiQL's introspection query about 1,000 tokens).
 const (
 	DefaultMaxQueryBytes   = 64 << 10
-	DefaultMaxTokens       = 3_000
+	DefaultMaxTokens       = 2_000
 	DefaultMaxDepth        = 8
 	DefaultMaxValueDepth   = 32
 	DefaultMaxAliases      = 30
@@ -108,17 +108,19 @@ type textCounts struct {
 }
 
 // scanText counts the tokens, fields, aliases and directive uses of a query
-// text as written (fragments not expanded) in one pass over its bytes. For a
-// text the parser accepts, the counts equal those of its syntax tree (the
-// fuzz test holds them to it); for any other text they are still bounded
-// and the parser reports the syntax error.
+// text as written (fragments not expanded) in one pass over its bytes,
+// stopping at the first count past its limit in l (nil: no limits), which
+// it returns as the error. For a text the parser accepts, the counts equal
+// those of its syntax tree (tests and the fuzz target hold them to it); for
+// any other text they are still bounded and the parser reports the syntax
+// error.
 //
 // The grammar makes this possible without a parser: arguments, variable
 // definitions and every object or list value sit inside parentheses, so at
 // parenthesis depth 0 inside braces a name is a field, an alias (a name
 // followed by ':'), a fragment name (after '...') or a type condition (after
 // 'on'); '@' starts a directive wherever it appears.
-func scanText(s string) textCounts {
+func scanText(s string, l *Limits) (textCounts, *gqlerror.Error) {
 	var c textCounts
 	parens, braces := 0, 0
 	const (
@@ -128,6 +130,7 @@ func scanText(s string) textCounts {
 		afterAt
 	)
 	state := plain
+	pendingField := false // the last token was a name that is a field unless ':' follows
 	for i := 0; i < len(s); {
 		b := s[i]
 		switch {
@@ -137,6 +140,19 @@ func scanText(s string) textCounts {
 		case b == 0xEF && i+2 < len(s) && s[i+1] == 0xBB && s[i+2] == 0xBF: // byte order mark
 			i += 3
 			continue
+		}
+		if pendingField {
+			pendingField = false
+			if b == ':' && parens == 0 {
+				c.aliases++ // the name was an alias; the name after it is the field
+			} else {
+				c.fields++
+			}
+		}
+		if l != nil {
+			if err := l.crossed(c, false); err != nil {
+				return c, err
+			}
 		}
 		c.tokens++
 		switch {
@@ -170,7 +186,7 @@ func scanText(s string) textCounts {
 			case afterOn, afterAt:
 				state = plain // a type condition or a directive name
 			default:
-				c.fields++
+				pendingField = true
 			}
 			continue
 		case b == '-' || (b >= '0' && b <= '9'):
@@ -195,12 +211,6 @@ func scanText(s string) textCounts {
 			c.directives++
 			state = afterAt
 			continue
-		case ':':
-			if parens == 0 && braces > 0 {
-				// The name before was an alias; the name after is the field.
-				c.aliases++
-				c.fields--
-			}
 		case '(':
 			parens++
 		case ')':
@@ -216,7 +226,30 @@ func scanText(s string) textCounts {
 		}
 		state = plain
 	}
-	return c
+	if pendingField {
+		c.fields++
+	}
+	if l != nil {
+		return c, l.crossed(c, true)
+	}
+	return c, nil
+}
+
+// crossed returns the error of the first count in c past its limit. The
+// token limit speaks only at the end of the text, so that a text with too
+// many aliases hears about those even when it also has too many tokens.
+func (l *Limits) crossed(c textCounts, end bool) *gqlerror.Error {
+	switch {
+	case c.aliases > l.MaxAliases:
+		return limitError(CodeTooManyAliases, "the query has more than %d aliases", l.MaxAliases)
+	case c.directives > l.MaxDirectives:
+		return limitError(CodeTooManyDirectives, "the query has more than %d directives", l.MaxDirectives)
+	case c.fields > l.MaxFields:
+		return limitError(CodeTooManyFields, "the query has more than %d fields", l.MaxFields)
+	case end && c.tokens > l.MaxTokens:
+		return limitError(CodeQueryTooLarge, "the query has %d tokens; at most %d are allowed", c.tokens, l.MaxTokens)
+	}
+	return nil
 }
 
 // skipString returns the index just past the string or block string that
@@ -253,24 +286,16 @@ func isNameContinue(b byte) bool {
 }
 
 // checkText applies the limits that the raw text alone decides, before
-// parsing: its length, then aliases, directives and fields as written (an
-// operation's expanded counts are at least these), then tokens. The limits
-// that name what the caller wrote come before the token limit, so 2,400
-// aliases are TOO_MANY_ALIASES even though they are also too many tokens.
-func (l Limits) checkText(query string) *gqlerror.Error {
+// parsing, in one scan of at most MaxQueryBytes: its length, then the
+// aliases, directives and fields as written (an operation's expanded counts
+// are at least these), each as soon as the scan passes it, and last the
+// tokens. The limits that name what the caller wrote come first: 2,400
+// aliases are TOO_MANY_ALIASES, although they are also too many tokens. It
+// returns the token count.
+func (l Limits) checkText(query string) (int, *gqlerror.Error) {
 	if len(query) > l.MaxQueryBytes {
-		return limitError(CodeQueryTooLarge, "the query is %d bytes long; at most %d are allowed", len(query), l.MaxQueryBytes)
+		return 0, limitError(CodeQueryTooLarge, "the query is %d bytes long; at most %d are allowed", len(query), l.MaxQueryBytes)
 	}
-	c := scanText(query)
-	switch {
-	case c.aliases > l.MaxAliases:
-		return limitError(CodeTooManyAliases, "the query has %d aliases; at most %d are allowed", c.aliases, l.MaxAliases)
-	case c.directives > l.MaxDirectives:
-		return limitError(CodeTooManyDirectives, "the query has %d directives; at most %d are allowed", c.directives, l.MaxDirectives)
-	case c.fields > l.MaxFields:
-		return limitError(CodeTooManyFields, "the query has %d fields; at most %d are allowed", c.fields, l.MaxFields)
-	case c.tokens > l.MaxTokens:
-		return limitError(CodeQueryTooLarge, "the query has %d tokens; at most %d are allowed", c.tokens, l.MaxTokens)
-	}
-	return nil
+	c, err := scanText(query, &l)
+	return c.tokens, err
 }

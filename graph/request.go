@@ -2,8 +2,10 @@ package graph
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -66,9 +68,11 @@ type member struct {
 
 // splitObject splits a JSON object into its top-level members without
 // decoding their values, in one pass that also measures how deeply the
-// whole text nests. It checks the object's own syntax; each value's syntax
-// is checked when (and if) it is decoded.
-func splitObject(b []byte) ([]member, *requestError) {
+// whole text nests. Only the names in maxLen are allowed, each value at most
+// that many bytes long: the scan stops there, so a megabyte of variables
+// costs no more than the bound. It checks the object's own syntax; each
+// value's syntax is checked when (and if) it is decoded.
+func splitObject(b []byte, maxLen map[string]int) ([]member, *requestError) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		if len(b) > 0 && b[0] == '[' {
@@ -93,6 +97,10 @@ func splitObject(b []byte) ([]member, *requestError) {
 		if err := json.Unmarshal(b[i:end], &name); err != nil {
 			return nil, badRequest(400, "the body is not valid JSON: bad member name at byte %d", i)
 		}
+		limit, known := maxLen[name]
+		if !known {
+			return nil, badRequest(400, "unknown request member %q: a GraphQL request has query, operationName, variables and extensions", truncate(name, 64))
+		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return nil, badRequest(400, "the body is not valid JSON: expected ':' at byte %d", i)
@@ -100,7 +108,13 @@ func splitObject(b []byte) ([]member, *requestError) {
 		i = skipSpace(b, i+1)
 		start := i
 		var err *requestError
-		if i, err = skipJSONValue(b, i); err != nil {
+		if i, err = skipJSONValue(b, i, limit); err != nil {
+			switch {
+			case err == errTooLong && name == "query":
+				err = &requestError{status: http.StatusUnprocessableEntity, code: CodeQueryTooLarge, message: "the query is longer than the limit"}
+			case err == errTooLong:
+				err = badInput("%s is over %d bytes of JSON", name, limit)
+			}
 			return nil, err
 		}
 		members = append(members, member{name: name, value: b[start:i]})
@@ -116,23 +130,54 @@ func splitObject(b []byte) ([]member, *requestError) {
 	}
 }
 
+// jsonSpace and jsonStructural classify bytes for the scanning loops,
+// which see every byte of a body up to a megabyte long.
+var jsonSpace, jsonStructural [256]bool
+
+func init() {
+	for _, c := range " \t\n\r" {
+		jsonSpace[c] = true
+	}
+	for _, c := range `"{}[]` {
+		jsonStructural[c] = true
+	}
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space. Runs of spaces, the cheapest padding, go eight at a time.
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	const spaces = 0x2020202020202020
+	for i < len(b) {
+		if i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:]) == spaces {
+			i += 8
+			continue
+		}
+		if !jsonSpace[b[i]] {
+			return i
+		}
 		i++
 	}
 	return i
 }
 
 // skipJSONString returns the index past the string starting at b[i] == '"',
-// or -1 when it does not end.
+// or -1 when it does not end. A quote ends the string unless an odd number
+// of backslashes precede it.
 func skipJSONString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return -1
 		}
+		q += j
+		k := q
+		for k > i+1 && b[k-1] == '\\' {
+			k--
+		}
+		if (q-k)%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
 	return -1
 }
@@ -140,8 +185,24 @@ func skipJSONString(b []byte, i int) int {
 // skipJSONValue returns the index past the value starting at b[i]: a
 // string, or everything up to the matching close of an object or array, or
 // a scalar up to the next delimiter. Nesting deeper than MaxJSONDepth is
-// refused here, before any decoder recurses into it.
-func skipJSONValue(b []byte, i int) (int, *requestError) {
+// refused here, before any decoder recurses into it; a value longer than
+// limit returns errTooLong.
+func skipJSONValue(b []byte, i, limit int) (int, *requestError) {
+	truncated := len(b)-i > limit
+	if truncated {
+		b = b[:i+limit] // the value must end within limit bytes: read no further
+	}
+	end, err := skipValue(b, i)
+	if truncated && (end == len(b) || err != nil && err.code == CodeBadRequest) {
+		return end, errTooLong // it ran into the limit, not into an error of its own
+	}
+	return end, err
+}
+
+// errTooLong reports a value over its limit; callers name the value.
+var errTooLong = &requestError{status: 400}
+
+func skipValue(b []byte, i int) (int, *requestError) {
 	if i >= len(b) {
 		return i, badRequest(400, "the body is not valid JSON: a value is missing at byte %d", i)
 	}
@@ -155,6 +216,9 @@ func skipJSONValue(b []byte, i int) (int, *requestError) {
 	case '{', '[':
 		depth, deepest := 0, 0
 		for j := i; j < len(b); j++ {
+			if !jsonStructural[b[j]] {
+				continue
+			}
 			switch b[j] {
 			case '"':
 				end := skipJSONString(b, j)
@@ -209,17 +273,17 @@ func jsonValues(b []byte) int {
 // variables and extensions (objects); null means absent. Sizes are checked
 // before each member is decoded, so a megabyte costs a scan, not a decode.
 func decodeBody(body []byte, maxQuery int) (*graphql.RawParams, *requestError) {
-	members, err := splitObject(body)
+	members, err := splitObject(body, map[string]int{
+		"query":         6*maxQuery + 2, // JSON escapes take at most six bytes a character
+		"operationName": 6*maxOperationNameBytes + 2,
+		"variables":     MaxVariablesBytes,
+		"extensions":    maxExtensionsBytes,
+	})
 	if err != nil {
 		return nil, err
 	}
 	raw := map[string][]byte{}
 	for _, m := range members {
-		switch m.name {
-		case "query", "operationName", "variables", "extensions":
-		default:
-			return nil, badRequest(400, "unknown request member %q: a GraphQL request has query, operationName, variables and extensions", truncate(m.name, 64))
-		}
 		if _, dup := raw[m.name]; dup {
 			return nil, badRequest(400, "the request gives %s twice", m.name)
 		}
@@ -251,7 +315,10 @@ func decodeQueryString(rawQuery string, maxQuery int) (*graphql.RawParams, *requ
 		}
 	}
 	if v := raw["variables"]; v != nil {
-		if _, err := skipJSONValue(v, skipSpace(v, 0)); err != nil {
+		if _, err := skipJSONValue(v, skipSpace(v, 0), MaxVariablesBytes); err != nil {
+			if err == errTooLong {
+				err = badInput("variables is over %d bytes of JSON", MaxVariablesBytes)
+			}
 			return nil, err
 		}
 	}
@@ -264,11 +331,7 @@ func decodeMembers(raw map[string][]byte, maxQuery int) (*graphql.RawParams, *re
 	if !ok || isNull(q) {
 		return nil, badRequest(400, "the request has no query")
 	}
-	// JSON escapes take at most six bytes a character.
-	if len(q) > 6*maxQuery+2 {
-		return nil, &requestError{status: 400, code: CodeQueryTooLarge, message: fmt.Sprintf("the query is longer than %d bytes", maxQuery)}
-	}
-	if json.Unmarshal(q, &p.Query) != nil {
+	if p.Query, ok = jsonString(q); !ok {
 		return nil, badRequest(400, "query must be a string")
 	}
 	if b, ok := raw["operationName"]; ok && !isNull(b) {
@@ -292,10 +355,10 @@ func decodeObject(b []byte, name string, maxBytes int) (map[string]any, *request
 		return nil, nil
 	}
 	if len(b) > maxBytes {
-		return nil, badInput("%s are %d bytes of JSON; at most %d are allowed", name, len(b), maxBytes)
+		return nil, badInput("%s is %d bytes of JSON; at most %d are allowed", name, len(b), maxBytes)
 	}
 	if n := jsonValues(b); n > MaxJSONValues {
-		return nil, badInput("%s hold %d values; at most %d are allowed", name, n, MaxJSONValues)
+		return nil, badInput("%s holds %d values; at most %d are allowed", name, n, MaxJSONValues)
 	}
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -304,6 +367,25 @@ func decodeObject(b []byte, name string, maxBytes int) (map[string]any, *request
 		return nil, badInput("%s must be a JSON object", name)
 	}
 	return m, nil
+}
+
+// jsonString decodes a JSON string. Most query texts have nothing to
+// unescape: those are copied as they are, without a decoder's two passes.
+func jsonString(b []byte) (string, bool) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		plain := true
+		for _, c := range b[1 : len(b)-1] {
+			if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(b[1 : len(b)-1]), true
+		}
+	}
+	var s string
+	return s, json.Unmarshal(b, &s) == nil
 }
 
 func isNull(b []byte) bool { return string(bytes.TrimSpace(b)) == "null" }

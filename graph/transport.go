@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -67,12 +68,14 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	contentType := negotiate(r.Header.Get("Accept"))
 	h.Set("Content-Type", contentType)
 
-	key, cacheable := t.cache.key(p, r.Header.Get("Accept"), params)
-	if cacheable && t.cache.serve(ctx, w, key) {
-		return
-	}
+	// A document that is refused costs no more than the limits allow, and
+	// one that was accepted before is a query cache hit: prepare first.
 	if _, errs := t.prep.prepare(params.Query); len(errs) > 0 {
 		t.fail(ctx, w, exec, contentType, nil, errs)
+		return
+	}
+	key, cacheable := t.cache.key(p, r.Header.Get("Accept"), params)
+	if cacheable && t.cache.serve(ctx, w, key) {
 		return
 	}
 	rec := &usage{}
@@ -137,7 +140,10 @@ func (t *httpTransport) readParams(w http.ResponseWriter, r *http.Request) (*gra
 	if r.ContentLength > t.maxBody {
 		return nil, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf)
+	body, err := readAll(http.MaxBytesReader(w, r.Body, t.maxBody), (*buf)[:0])
+	*buf = body[:0]
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		var netErr net.Error
@@ -151,6 +157,28 @@ func (t *httpTransport) readParams(w http.ResponseWriter, r *http.Request) (*gra
 		}
 	}
 	return decodeBody(body, maxQuery)
+}
+
+// bodyBuffers recycles request body buffers: a megabyte body would
+// otherwise cost more in allocating and clearing memory than in reading.
+// Nothing decoded from a body refers to its bytes.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// readAll appends r's bytes to buf until EOF.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // negotiate picks the response content type from Accept as gqlgen's
