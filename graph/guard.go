@@ -21,7 +21,7 @@ const MaxValidationErrors = 100
 
 // bytesPerToken is the heap a parsed and validated document keeps per token
 // of its text, rounded up (TestQueryCacheEstimateCoversTheHeap measures it).
-const bytesPerToken = 320
+const bytesPerToken = 200
 
 // preparer turns a query text into a parsed, bounded and validated document,
 // and keeps the documents it made in a cache bounded by bytes. It is the
