@@ -383,3 +383,41 @@ func TestDemoDataFileErrorsNameTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoServesLoopbackHostsOnly: a page on another domain that rebinds its
+// DNS name to 127.0.0.1 sends its own Host; demo mode refuses it everything,
+// the admin token first of all.
+func TestDemoServesLoopbackHostsOnly(t *testing.T) {
+	d := startDemo(t)
+	port := d.url[strings.LastIndex(d.url, ":")+1:]
+	for host, want := range map[string]int{
+		"localhost:" + port:        200,
+		"127.0.0.1:" + port:        200,
+		"[::1]:" + port:            200,
+		"localhost":                200,
+		"evil.example:" + port:     403,
+		"evil.example":             403,
+		"localhost.evil.example":   403,
+		"127.0.0.1.nip.io:" + port: 403,
+		"[::2]:" + port:            403,
+	} {
+		for _, path := range []string{"/demo/tokens", "/", "/graphql", "/api/organization/users"} {
+			req, _ := http.NewRequest(http.MethodGet, d.url+path, nil)
+			req.Host = host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want == 403 {
+				if resp.StatusCode != 403 || bytes.Contains(body, []byte(d.tokens.Admin)) || !bytes.Contains(body, []byte("FORBIDDEN")) {
+					t.Errorf("Host %s %s: %d %.200s", host, path, resp.StatusCode, body)
+				}
+			} else if path == "/demo/tokens" && (resp.StatusCode != 200 || !bytes.Contains(body, []byte(d.tokens.Admin))) {
+				t.Errorf("Host %s %s: %d %.200s", host, path, resp.StatusCode, body)
+			}
+		}
+	}
+	_ = d.stop()
+}

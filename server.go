@@ -284,7 +284,48 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 			_, _ = w.Write(body)
 		})
 	}
-	return &App{Handler: mux, Cache: snapshots, closers: []func(){snapshots.Close}}, nil
+	var h http.Handler = mux
+	if x.DemoTokens != nil {
+		h = loopbackHostOnly(mux)
+	}
+	return &App{Handler: h, Cache: snapshots, closers: []func(){snapshots.Close}}, nil
+}
+
+// loopbackHostOnly refuses, with 403, a request whose Host is not
+// localhost, 127.0.0.1 or [::1] (any port). Demo mode hands out an admin
+// token at /demo/tokens; without this, a web page on any domain that
+// rebinds its DNS name to 127.0.0.1 could read it.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = "[" + h + "]"
+			if !strings.Contains(h, ":") {
+				host = h
+			}
+		}
+		switch host {
+		case "localhost", "127.0.0.1", "[::1]":
+			next.ServeHTTP(w, r)
+			return
+		}
+		msg := fmt.Sprintf("host %q is not served in demo mode: use localhost, 127.0.0.1 or [::1]", truncateHost(r.Host))
+		var body any = map[string]any{"error": msg, "code": "FORBIDDEN"}
+		if r.URL.Path == "/graphql" {
+			body = map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": "FORBIDDEN"}}}}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusForbidden)
+		_ = json.NewEncoder(w).Encode(body)
+	})
+}
+
+func truncateHost(h string) string {
+	if len(h) > 100 {
+		return h[:100] + "..."
+	}
+	return h
 }
 
 // demoTokenTTL is how long the demo banner's tokens stay valid.
