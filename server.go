@@ -76,8 +76,10 @@ type Config struct {
 	CacheMaxStale     time.Duration
 	CacheMaxOrgs      int
 	RateLimit         int
-	Demo              bool
-	DemoData          string
+	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
+	Limits   graph.Limits
+	Demo     bool
+	DemoData string
 }
 
 // LoadConfig reads the configuration from getenv and the command-line args.
@@ -138,6 +140,26 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.RateLimit, err = intEnv(env, "CLERK_RATE_LIMIT", 900, 1, 1<<20); err != nil {
 		return Config{}, err
+	}
+	for _, l := range []struct {
+		name    string
+		v       *int
+		def, lo int
+		hi      int
+	}{
+		{"GRAPHQL_MAX_DEPTH", &c.Limits.MaxDepth, graph.DefaultMaxDepth, 1, 100},
+		{"GRAPHQL_MAX_ALIASES", &c.Limits.MaxAliases, graph.DefaultMaxAliases, 1, 10_000},
+		{"GRAPHQL_MAX_DIRECTIVES", &c.Limits.MaxDirectives, graph.DefaultMaxDirectives, 1, 10_000},
+		{"GRAPHQL_MAX_FIELDS", &c.Limits.MaxFields, graph.DefaultMaxFields, 1, 100_000},
+		{"GRAPHQL_MAX_FIELD_REPEATS", &c.Limits.MaxFieldRepeats, graph.DefaultMaxFieldRepeats, 1, 1_000},
+		{"GRAPHQL_MAX_COST", &c.Limits.MaxCost, graph.DefaultMaxCost, 1, 1 << 40},
+		{"GRAPHQL_MAX_TOKENS", &c.Limits.MaxTokens, graph.DefaultMaxTokens, 10, 1 << 20},
+		{"GRAPHQL_MAX_QUERY_BYTES", &c.Limits.MaxQueryBytes, graph.DefaultMaxQueryBytes, 256, maxBodyBytes / 2},
+		{"GRAPHQL_MAX_VALUE_DEPTH", &c.Limits.MaxValueDepth, graph.DefaultMaxValueDepth, 1, graph.MaxJSONDepth},
+	} {
+		if *l.v, err = intEnv(env, l.name, l.def, l.lo, l.hi); err != nil {
+			return Config{}, err
+		}
 	}
 	if c.Demo {
 		c.Introspection = true
@@ -254,7 +276,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	})
 	svc := &directory.Service{Source: snapshots}
 
-	gopts := graph.Options{Directory: svc, Introspection: cfg.Introspection, MaxBodyBytes: maxBodyBytes, Logger: logger}
+	gopts := graph.Options{Directory: svc, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}

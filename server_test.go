@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgusers/orgusers/graph"
 	"github.com/orgusers/orgusers/internal/clerkemu"
 )
 
@@ -27,7 +28,7 @@ type stack struct {
 
 // newStack starts an emulator with the default dataset and the server
 // against it through the real clerk-sdk-go client, both on loopback.
-func newStack(t *testing.T, x Extras) *stack {
+func newStack(t *testing.T, x Extras, env ...string) *stack {
 	t.Helper()
 	emu, err := clerkemu.New(clerkemu.Options{})
 	if err != nil {
@@ -35,9 +36,11 @@ func newStack(t *testing.T, x Extras) *stack {
 	}
 	upstream := httptest.NewServer(emu.Handler())
 	t.Cleanup(upstream.Close)
-	cfg, err := LoadConfig(nil, func(name string) string {
-		return map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL}[name]
-	})
+	vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
+	cfg, err := LoadConfig(nil, func(name string) string { return vars[name] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,12 +479,19 @@ func TestLoadConfig(t *testing.T) {
 		{"CLERK_AUTHORIZED_PARTIES", "not an origin"},
 		{"CLERK_AUTHORIZED_PARTIES", "https://app.example.com/"},
 		{"CLERK_AUTHORIZED_PARTIES", "https://app.example.com/path?x"},
+		{"GRAPHQL_MAX_DEPTH", "0"}, {"GRAPHQL_MAX_ALIASES", "many"}, {"GRAPHQL_MAX_DIRECTIVES", "-5"},
+		{"GRAPHQL_MAX_FIELDS", "0"}, {"GRAPHQL_MAX_FIELD_REPEATS", "1.5"}, {"GRAPHQL_MAX_COST", "0"},
+		{"GRAPHQL_MAX_TOKENS", "1"}, {"GRAPHQL_MAX_QUERY_BYTES", "10000000"}, {"GRAPHQL_MAX_VALUE_DEPTH", "65"},
 	}
 	for _, b := range bad {
 		_, err := LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_x", b.name, b.value))
 		if err == nil || !strings.Contains(err.Error(), b.name) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", b.name, b.value, err, b.name)
 		}
+	}
+	c, err = LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_x", "GRAPHQL_MAX_DEPTH", "12", "GRAPHQL_MAX_ALIASES", "5"))
+	if err != nil || c.Limits.MaxDepth != 12 || c.Limits.MaxAliases != 5 || c.Limits.MaxDirectives != graph.DefaultMaxDirectives {
+		t.Fatalf("limits: %+v, %v", c.Limits, err)
 	}
 	for raw, want := range map[string]string{
 		"https://api.clerk.com":     "https://api.clerk.com/v1",
@@ -592,5 +602,29 @@ func TestEmulatorFaultFlags(t *testing.T) {
 		if _, err := emulatorFaults(bad.latency, bad.status, bad.rate, bad.ep, bad.ra); err == nil || !strings.Contains(err.Error(), bad.name) {
 			t.Errorf("%s: err = %v, want one naming %s", bad.name, err, bad.name)
 		}
+	}
+}
+
+// TestOperationLimitsThroughTheServer: the limits come from the environment,
+// and a request without a session is refused before any of them is looked at.
+func TestOperationLimitsThroughTheServer(t *testing.T) {
+	s := newStack(t, Extras{}, "GRAPHQL_MAX_ALIASES", "2", "GRAPHQL_MAX_DEPTH", "3")
+	resp, raw := s.graphql(t, s.tokens.Admin, `{ a: viewer { userId } b: viewer { userId } c: viewer { userId } }`, nil)
+	if got := strings.Join(resp.codes(), ","); got != "TOO_MANY_ALIASES" {
+		t.Fatalf("codes %q: %s", got, raw)
+	}
+	resp, raw = s.graphql(t, s.tokens.Admin, `{ orgUsers(first: 1) { edges { node { id } } } }`, nil)
+	if got := strings.Join(resp.codes(), ","); got != "QUERY_TOO_DEEP" {
+		t.Fatalf("codes %q: %s", got, raw)
+	}
+	resp, raw = s.graphql(t, s.tokens.Admin, `{ a: orgUsers(first: 1) { totalCount } }`, nil)
+	if len(resp.Errors) != 0 || !strings.Contains(string(raw), `"totalCount":1200`) {
+		t.Fatalf("%s", raw)
+	}
+	// No session: 401 with a GraphQL-shaped body, whatever the query.
+	r, body := s.send(t, "", map[string]any{"query": strings.Repeat("{ a ", 50) + strings.Repeat("}", 50)})
+	var out gqlResponse
+	if err := json.Unmarshal(body, &out); err != nil || r.StatusCode != 401 || strings.Join(out.codes(), ",") != "UNAUTHENTICATED" || out.Data != nil {
+		t.Fatalf("%d %s", r.StatusCode, body)
 	}
 }
