@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orgusers/orgusers/graph"
 	"github.com/orgusers/orgusers/internal/clerkemu"
 	"github.com/orgusers/orgusers/internal/loadtest"
 )
@@ -169,44 +170,156 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		plain := loadtest.Target{Name: "  plain handler, same bytes", Method: p.target.Method, URL: plainURL, Header: p.target.Header, Body: p.target.Body}
-		// Interleaved rounds in alternating order, each after a full GC, so
-		// neither a slow moment of the shared machine nor the garbage one
-		// side leaves behind lands on the other side only.
-		var ours, theirs []loadtest.Result
-		runOurs := func() error {
-			runtime.GC()
+		first := true
+		r, rp, err := interleave(func() (loadtest.Result, error) {
 			stopProfile := func() {}
-			if len(ours) == 0 { // profile our side's first round only
+			if first { // profile our side's first round only
+				first = false
 				var err error
 				if stopProfile, err = startProfile(p.profile); err != nil {
-					return err
+					return loadtest.Result{}, err
 				}
 			}
-			ours = append(ours, loadtest.Run(ctx, client, p.target, *concurrency, *duration/rounds))
-			stopProfile()
-			return nil
-		}
-		runTheirs := func() {
-			runtime.GC()
-			theirs = append(theirs, loadtest.Run(ctx, client, plain, *concurrency, *duration/rounds))
-		}
-		for round := 0; round < rounds; round++ {
-			if round%2 == 1 {
-				runTheirs()
-			}
-			if err := runOurs(); err != nil {
-				return err
-			}
-			if round%2 == 0 {
-				runTheirs()
-			}
-		}
-		r, rp := loadtest.Merge(ours...), loadtest.Merge(theirs...)
+			defer stopProfile()
+			return loadtest.Run(ctx, client, p.target, *concurrency, *duration/rounds), nil
+		}, func() (loadtest.Result, error) {
+			return loadtest.Run(ctx, client, plain, *concurrency, *duration/rounds), nil
+		})
 		stopPlain()
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "  %s\n  %s\n  ratio %.1f%%  (response %d bytes)\n\n", r, rp, 100*r.RPS()/rp.RPS(), len(body))
 	}
-	fmt.Fprintf(out, "Clerk requests during the warm phases: %d %s\n", emu.TotalRequests(), formatCounts(emu.Requests()))
+	fmt.Fprintf(out, "Clerk requests during the warm phases: %d %s\n\n", emu.TotalRequests(), formatCounts(emu.Requests()))
+
+	// The admin's cached throughput while one attacker loops the worst request.
+	fmt.Fprintf(out, "Under attack (the admin's cached orgUsers(first:100) alone, then while one attacker sends the worst request in a loop):\n")
+	admin := phases[0].target
+	for _, a := range attacks(acmeAdmin) {
+		a.target.URL = srvURL + a.target.URL
+		var sent, refused int
+		var last int
+		alone, attacked, err := interleave(func() (loadtest.Result, error) {
+			return loadtest.Run(ctx, client, admin, *concurrency, *duration/rounds), nil
+		}, func() (loadtest.Result, error) {
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					status, err := send(client, a.target)
+					sent++
+					if err == nil && status >= 400 {
+						refused++
+					}
+					last = status
+				}
+			}()
+			r := loadtest.Run(ctx, client, admin, *concurrency, *duration/rounds)
+			close(stop)
+			<-done
+			return r, nil
+		})
+		if err != nil {
+			return err
+		}
+		attacked.Name = "  with the attacker"
+		fmt.Fprintf(out, "  %s\n  %s\n  %s: %d requests, %d refused (last status %d); throughput kept %.1f%% (target >= 90%%)\n\n",
+			alone, attacked, a.name, sent, refused, last, 100*attacked.RPS()/alone.RPS())
+	}
 	return nil
+}
+
+// interleave runs ours and theirs for the given number of rounds each,
+// alternating which goes first, each after a full GC, so that neither a slow
+// moment of the shared machine nor the garbage one side leaves behind lands
+// on one side only, and merges each side's results.
+func interleave(ours, theirs func() (loadtest.Result, error)) (loadtest.Result, loadtest.Result, error) {
+	var a, b []loadtest.Result
+	run := func(f func() (loadtest.Result, error), into *[]loadtest.Result) error {
+		runtime.GC()
+		r, err := f()
+		*into = append(*into, r)
+		return err
+	}
+	for round := 0; round < rounds; round++ {
+		first, second := ours, theirs
+		firstInto, secondInto := &a, &b
+		if round%2 == 1 {
+			first, second, firstInto, secondInto = theirs, ours, &b, &a
+		}
+		if err := run(first, firstInto); err != nil {
+			return loadtest.Result{}, loadtest.Result{}, err
+		}
+		if err := run(second, secondInto); err != nil {
+			return loadtest.Result{}, loadtest.Result{}, err
+		}
+	}
+	return loadtest.Merge(a...), loadtest.Merge(b...), nil
+}
+
+// attack is a request an attacker repeats.
+type attack struct {
+	name   string
+	target loadtest.Target
+}
+
+// attacks are the worst requests found for the hardening work: the fragment
+// fan-out that once kept a core busy for seconds, without a session and at
+// the body limit, and the costliest document a session can have validated.
+func attacks(token string) []attack {
+	fanOut := func(depth int) string {
+		var b strings.Builder
+		b.WriteString("query { ...F0 }")
+		for i := 0; i < depth; i++ {
+			fmt.Fprintf(&b, " fragment F%d on Query { ...F%d ...F%d ...F%d ...F%d }", i, i+1, i+1, i+1, i+1)
+		}
+		fmt.Fprintf(&b, " fragment F%d on Query { __typename }", depth)
+		return b.String()
+	}
+	body := func(query string, size int) []byte {
+		b, _ := json.Marshal(map[string]string{"query": query})
+		if pad := size - len(b); pad > 0 {
+			b = append(b[:len(b)-1], append(bytes.Repeat([]byte(" "), pad), '}')...)
+		}
+		return b
+	}
+	var unknown strings.Builder
+	unknown.WriteString("{")
+	for i := 0; i < graph.DefaultMaxTokens-2; i++ {
+		fmt.Fprintf(&unknown, " f%d", i)
+	}
+	unknown.WriteString(" }")
+	noSession := http.Header{"Content-Type": {"application/json"}}
+	withSession := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + token}}
+	return []attack{
+		{"control: GET /healthz, the cheapest request", loadtest.Target{Method: http.MethodGet, URL: "/healthz"}},
+		{"no session, the reproducer (fan-out depth 12, 667 bytes)", loadtest.Target{Method: http.MethodPost, URL: "/graphql", Header: noSession, Body: body(fanOut(12), 0)}},
+		{"admin session, the reproducer (fan-out depth 12)", loadtest.Target{Method: http.MethodPost, URL: "/graphql", Header: withSession, Body: body(fanOut(12), 0)}},
+		{"admin session, fan-out depth 40", loadtest.Target{Method: http.MethodPost, URL: "/graphql", Header: withSession, Body: body(fanOut(40), 0)}},
+		{"no session, fragment fan-out depth 40, 1 MiB body", loadtest.Target{Method: http.MethodPost, URL: "/graphql", Header: noSession, Body: body(fanOut(40), maxBodyBytes-1)}},
+		{"admin session, fragment fan-out depth 40, 1 MiB body", loadtest.Target{Method: http.MethodPost, URL: "/graphql", Header: withSession, Body: body(fanOut(40), maxBodyBytes-1)}},
+		{fmt.Sprintf("admin session, %d unknown fields (validated)", graph.DefaultMaxTokens-2), loadtest.Target{Method: http.MethodPost, URL: "/graphql", Header: withSession, Body: body(unknown.String(), 0)}},
+	}
+}
+
+// send sends t once and drains the answer.
+func send(client *http.Client, t loadtest.Target) (int, error) {
+	req, _ := http.NewRequest(t.Method, t.URL, bytes.NewReader(t.Body))
+	req.Header = t.Header.Clone()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
 }
 
 // rounds is how many interleaved rounds each warm phase runs per side.

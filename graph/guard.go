@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"maps"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -32,7 +33,7 @@ type preparer struct {
 	schema      *ast.Schema
 	limits      Limits
 	suggestions bool
-	docs        *bytelru.Cache[string, *ast.QueryDocument]
+	docs        *bytelru.Cache[string, prepared]
 }
 
 // prepare returns the validated document for query. Errors (at most
@@ -56,11 +57,52 @@ type work struct {
 }
 
 func (p *preparer) prepareCounting(query string, w *work) (*ast.QueryDocument, gqlerror.List) {
-	if doc, ok := p.docs.Get(query); ok {
-		w.fromQueryCache = true
-		return doc, nil
+	small := len(query) <= p.limits.MaxQueryBytes // a longer text is refused without looking
+	if small {
+		if e, ok := p.docs.Get(query); ok {
+			w.fromQueryCache = true
+			return e.doc, cloneErrors(e.errs)
+		}
 	}
-	w.scannedBytes = min(len(query), p.limits.MaxQueryBytes+1)
+	doc, errs := p.parseAndCheck(query, w)
+	if small {
+		// Refusals are kept too: an attacker repeating the costliest
+		// document pays for it once. Their text is all they hold.
+		size := 2 * len(query)
+		if errs == nil {
+			size += bytesPerToken * w.parsedTokens
+		}
+		p.docs.Add(query, prepared{doc, errs}, size+256*len(errs))
+	}
+	return doc, cloneErrors(errs)
+}
+
+// prepared is a query cache entry: a validated document, or the errors
+// that refused its text.
+type prepared struct {
+	doc  *ast.QueryDocument
+	errs gqlerror.List
+}
+
+// cloneErrors copies cached errors, which every request's error presenter
+// may change (its message, extensions and path).
+func cloneErrors(errs gqlerror.List) gqlerror.List {
+	if errs == nil {
+		return nil
+	}
+	out := make(gqlerror.List, len(errs))
+	for i, e := range errs {
+		c := *e
+		c.Extensions = maps.Clone(e.Extensions)
+		out[i] = &c
+	}
+	return out
+}
+
+func (p *preparer) parseAndCheck(query string, w *work) (*ast.QueryDocument, gqlerror.List) {
+	if len(query) <= p.limits.MaxQueryBytes {
+		w.scannedBytes = len(query)
+	}
 	tokens, err := p.limits.checkText(query)
 	if err != nil {
 		return nil, gqlerror.List{err}
@@ -93,7 +135,6 @@ func (p *preparer) prepareCounting(query string, w *work) (*ast.QueryDocument, g
 		}
 		return nil, errs
 	}
-	p.docs.Add(query, doc, 2*len(query)+bytesPerToken*w.parsedTokens)
 	return doc, nil
 }
 
@@ -129,7 +170,7 @@ func (p *preparer) rules(budget *errorBudget) *rules.Rules {
 type errorBudget struct{ left, dropped int }
 
 // queryCache is the preparer's cache as gqlgen's query cache: gqlgen finds
-// every document prepare made there and skips its own parsing and
+// every document prepare accepted there and skips its own parsing and
 // validation. A document gqlgen parses itself (one evicted between prepare
 // and gqlgen's lookup) is not stored: only prepare adds.
 type queryCache struct{ p *preparer }
@@ -137,7 +178,8 @@ type queryCache struct{ p *preparer }
 var _ graphql.Cache[*ast.QueryDocument] = queryCache{}
 
 func (c queryCache) Get(_ context.Context, query string) (*ast.QueryDocument, bool) {
-	return c.p.docs.Get(query)
+	e, ok := c.p.docs.Get(query)
+	return e.doc, ok && e.doc != nil
 }
 
 func (c queryCache) Add(context.Context, string, *ast.QueryDocument) {}

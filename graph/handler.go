@@ -11,7 +11,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/orgusers/orgusers/graph/model"
@@ -101,7 +100,7 @@ func NewHandler(o Options) http.Handler {
 		schema:      es.Schema(),
 		limits:      o.Limits.withDefaults(),
 		suggestions: o.Introspection,
-		docs:        bytelru.New[string, *ast.QueryDocument](cacheBytes),
+		docs:        bytelru.New[string, prepared](cacheBytes),
 	}
 	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes}
 	if t.maxBody <= 0 {

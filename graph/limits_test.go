@@ -202,7 +202,7 @@ func newTestPreparer(cacheBytes int) *preparer {
 	return &preparer{
 		schema: NewExecutableSchema(New(&Resolver{})).Schema(),
 		limits: Limits{}.withDefaults(),
-		docs:   bytelru.New[string, *ast.QueryDocument](cacheBytes),
+		docs:   bytelru.New[string, prepared](cacheBytes),
 	}
 }
 

@@ -82,3 +82,53 @@ func TestQueryCacheEstimateCoversTheHeap(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalsAreCachedAndShared: a refused text is refused from the cache
+// the second time, and callers get copies of its errors to change.
+func TestRefusalsAreCachedAndShared(t *testing.T) {
+	p := newTestPreparer(DefaultQueryCacheBytes)
+	q := distinct(DefaultMaxTokens-2, 1)
+	var first, second work
+	_, errs1 := p.prepareCounting(q, &first)
+	_, errs2 := p.prepareCounting(q, &second)
+	if first.fromQueryCache || !second.fromQueryCache || second.parsedTokens != 0 {
+		t.Fatalf("work %+v then %+v", first, second)
+	}
+	if len(errs1) != MaxValidationErrors || len(errs2) != len(errs1) || errs1[0] == errs2[0] || errs1[0].Message != errs2[0].Message {
+		t.Fatalf("%d and %d errors", len(errs1), len(errs2))
+	}
+	errs2[0].Message = "changed"
+	errs2[0].Extensions["code"] = "changed"
+	_, errs3 := p.prepare(q)
+	if errs3[0].Message == "changed" || errs3[0].Extensions["code"] == "changed" {
+		t.Fatal("a caller changed the cached error")
+	}
+}
+
+// TestCachedRefusalsUnderConcurrentRequests runs one refused document from
+// many clients at once (the race detector watches the shared errors).
+func TestCachedRefusalsUnderConcurrentRequests(t *testing.T) {
+	url := serve(t, Options{}, admin)
+	body := `{"query":"{ orgUsers(fist: 1) { totalCount } }"}`
+	done := make(chan string)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var last string
+			defer func() { done <- last }() // also when post fails the test
+			for i := 0; i < 20; i++ {
+				a := post(t, url, body)
+				last = string(a.raw)
+			}
+		}()
+	}
+	want := ""
+	for g := 0; g < 8; g++ {
+		got := <-done
+		if want == "" {
+			want = got
+		}
+		if got != want || strings.Contains(got, "Did you mean") || !strings.Contains(got, "GRAPHQL_VALIDATION_FAILED") {
+			t.Fatalf("%s / %s", got, want)
+		}
+	}
+}

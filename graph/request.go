@@ -111,7 +111,7 @@ func splitObject(b []byte, maxLen map[string]int) ([]member, *requestError) {
 		if i, err = skipJSONValue(b, i, limit); err != nil {
 			switch {
 			case err == errTooLong && name == "query":
-				err = &requestError{status: http.StatusUnprocessableEntity, code: CodeQueryTooLarge, message: "the query is longer than the limit"}
+				err = &requestError{status: http.StatusUnprocessableEntity, code: CodeQueryTooLarge, message: fmt.Sprintf("the query is longer than %d bytes", (limit-2)/6)}
 			case err == errTooLong:
 				err = badInput("%s is over %d bytes of JSON", name, limit)
 			}

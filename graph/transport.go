@@ -57,6 +57,10 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	ctx := r.Context()
 	p, err := auth.FromContext(ctx)
 	if err != nil {
+		if r.ContentLength != 0 {
+			// The body is never read: close rather than drain it for keep-alive.
+			h.Set("Connection", "close")
+		}
 		writeDomainError(w, err)
 		return
 	}
