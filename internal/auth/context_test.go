@@ -34,6 +34,9 @@ func TestMiddleware(t *testing.T) {
 		{"lower-case scheme and extra spaces", []string{"  bearer   " + good + " "}, "user_1", "", ""},
 		{"expired", []string{"Bearer " + expired}, "", directory.CodeUnauthenticated, "session token expired"},
 		{"garbage", []string{"Bearer abc"}, "", directory.CodeUnauthenticated, "malformed session token"},
+		{"two identical valid headers", []string{"Bearer " + good, "Bearer " + good}, "", directory.CodeUnauthenticated, "more than one Authorization header"},
+		{"valid then garbage", []string{"Bearer " + good, "Bearer abc"}, "", directory.CodeUnauthenticated, "more than one Authorization header"},
+		{"empty then valid", []string{"", "Bearer " + good}, "", directory.CodeUnauthenticated, "more than one Authorization header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -330,11 +330,21 @@ func verifyMessage(err error) string {
 // *directory.Error saying why there is none, in the request context for
 // FromContext. The server wiring wraps the GraphQL and REST handlers with it.
 // It never rejects a request by itself: the transports decide how to answer.
+// A request with more than one Authorization header gets UNAUTHENTICATED
+// "more than one Authorization header", even when they are equal: which one
+// counts would otherwise depend on the proxies in between.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		values := r.Header.Values("Authorization")
+		var header string
+		if len(values) == 1 {
+			header = values[0]
+		}
+		scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
 		switch {
+		case len(values) > 1:
+			ctx = WithAuthError(ctx, directory.Errorf(directory.CodeUnauthenticated, "more than one Authorization header"))
 		case scheme == "":
 			ctx = WithAuthError(ctx, errMissingToken())
 		case !strings.EqualFold(scheme, "Bearer"):
