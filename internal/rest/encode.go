@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"strings"
+	"unicode"
 
 	"github.com/orgusers/orgusers/internal/directory"
 )
@@ -90,14 +91,39 @@ func encodeCSV(buf *bytes.Buffer, members []*directory.Member) error {
 
 // neutralizeFormula keeps a spreadsheet from running a cell as a formula:
 // users edit their own names in Clerk, so a first name like =HYPERLINK(...)
-// would run when an admin opens the export. A cell starting with = + - @ tab
-// or carriage return gets a leading apostrophe (OWASP's advice for CSV
-// injection); every other cell is unchanged.
+// would run when an admin opens the export. A cell gets a leading apostrophe
+// (OWASP's advice for CSV injection) when it starts with a tab or a carriage
+// return, or when its first character after any leading white space is
+// = + - @ or their fullwidth forms ＝ ＋ － ＠, which spreadsheets may read
+// the same way. White space is Unicode's (newlines and non-breaking spaces
+// included) plus the invisible U+200B, U+2060 and U+FEFF (BOM). Every other
+// cell is unchanged.
 func neutralizeFormula(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if s == "" {
+		return s
+	}
+	if s[0] == '\t' || s[0] == '\r' {
 		return "'" + s
 	}
+	for _, r := range s {
+		if strings.ContainsRune(formulaStarts, r) {
+			return "'" + s
+		}
+		if !isLeadingSpace(r) {
+			return s
+		}
+	}
 	return s
+}
+
+// formulaStarts are the characters a spreadsheet may take as the start of a
+// formula: = + - @ and their fullwidth forms.
+const formulaStarts = "=+-@\uFF1D\uFF0B\uFF0D\uFF20"
+
+// isLeadingSpace reports whether r may come before a formula character
+// without stopping a spreadsheet from reading the cell as a formula.
+func isLeadingSpace(r rune) bool {
+	return unicode.IsSpace(r) || r == '\u200B' || r == '\u2060' || r == '\uFEFF'
 }
 
 func deref(s *string) string {

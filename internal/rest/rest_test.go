@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -66,6 +67,7 @@ type fixture struct {
 	srv     *httptest.Server
 	loads   int
 	failure error
+	members []directory.Member // the org the source serves; members() unless a test replaces it
 }
 
 // newFixture serves the handler with an authentication stand-in: the test
@@ -73,7 +75,7 @@ type fixture struct {
 // (tested there and end to end in package main).
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{}
+	f := &fixture{members: members()}
 	src := &fakeSource{members: func(ctx context.Context, orgID string) (*directory.Snapshot, error) {
 		f.loads++
 		if f.failure != nil {
@@ -82,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 		if orgID != "org_1" {
 			return nil, errors.New("unexpected org " + orgID)
 		}
-		return directory.NewSnapshot(orgID, members(), time.Now()), nil
+		return directory.NewSnapshot(orgID, f.members, time.Now()), nil
 	}}
 	h := &Handler{Directory: &directory.Service{Source: src}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	mux := http.NewServeMux()
@@ -150,6 +152,9 @@ func TestStatuses(t *testing.T) {
 		{"empty metadata key", "GET", Path + "?metadata.a..b=x", admin, nil, 400, "BAD_USER_INPUT", `parameter "metadata.a..b": the metadata path must be dot-separated keys such as metadata.location.country, with no empty key`},
 		{"bracket metadata form", "GET", Path + "?metadata%5Bdepartment%5D=Sales", admin, nil, 400, "BAD_USER_INPUT", `unknown query parameter "metadata[department]"`},
 		{"bad format", "GET", Path + "?format=xml", admin, nil, 400, "BAD_USER_INPUT", ""},
+		{"most metadata conditions", "GET", Path + "?" + strings.Repeat("metadata.k=v&", maxMetadataConditions-1) + "metadata.k=v", admin, nil, 200, "", ""},
+		{"too many metadata conditions", "GET", Path + "?" + strings.Repeat("metadata.k=v&", maxMetadataConditions) + "metadata.k=v", admin, nil, 400, "BAD_USER_INPUT",
+			`parameter "metadata.k": a query may hold at most 199 metadata conditions`},
 		{"upstream down", "GET", Path, admin, directory.Wrap(directory.CodeUpstreamUnavailable, errors.New("clerk 503 trace abc"), "the identity provider is unavailable"), 503, "UPSTREAM_UNAVAILABLE", "the identity provider is unavailable"},
 		{"internal", "GET", Path, admin, errors.New("secret internal detail"), 500, "INTERNAL_SERVER_ERROR", "internal error"},
 	}
@@ -270,6 +275,8 @@ func TestFilters(t *testing.T) {
 		{"metadata.vnum=7", "user_a,user_c"},
 		{"metadata.department=Engineering&metadata.vnum=7", "user_c"},
 		{"metadata.department=Nowhere", ""},
+		{"metadata.vnum=7%20", ""}, // the text "7 ", not the number 7
+		{"metadata.vnum=7+", ""},
 	}
 	f := newFixture(t)
 	for _, tc := range cases {
@@ -393,22 +400,95 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 }
 
 func TestCSVNeutralizesFormulas(t *testing.T) {
-	for in, want := range map[string]string{
-		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx",
-		"Ada": "Ada", "": "", "{\"a\":1}": "{\"a\":1}", "a=b": "a=b",
-	} {
-		if got := neutralizeFormula(in); got != want {
-			t.Errorf("neutralizeFormula(%q) = %q, want %q", in, got, want)
+	cases := []struct{ in, want string }{
+		// Formula characters first.
+		{"=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"},
+		{"+1", "'+1"},
+		{"-2", "'-2"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"},
+		// Tab and carriage return first, whatever follows.
+		{"\tx", "'\tx"},
+		{"\rx", "'\rx"},
+		// Formula characters after leading white space.
+		{" =1+1", "' =1+1"},
+		{"   +1", "'   +1"},
+		{"\t=1", "'\t=1"},
+		{"\n=1+1", "'\n=1+1"},
+		{"\r\n=1", "'\r\n=1"},
+		{"\n\n -x", "'\n\n -x"},
+		{"\u00a0=1", "'\u00a0=1"},
+		{"\u2007@x", "'\u2007@x"},
+		{"\u202f+1", "'\u202f+1"},
+		{"\u3000=1", "'\u3000=1"},
+		{"\ufeff=1", "'\ufeff=1"},
+		{"\u200b=1", "'\u200b=1"},
+		{"\v\f\u0085\u2028=1", "'\v\f\u0085\u2028=1"},
+		// Fullwidth forms, first and after white space.
+		{"\uff1dSUM(A1)", "'\uff1dSUM(A1)"},
+		{"\uff0b1", "'\uff0b1"},
+		{"\uff0d1", "'\uff0d1"},
+		{"\uff20x", "'\uff20x"},
+		{" \uff1d1", "' \uff1d1"},
+		{"\u3000\uff0b1", "'\u3000\uff0b1"},
+		{"\n\uff20x", "'\n\uff20x"},
+		// Plain text is unchanged.
+		{"Ada", "Ada"},
+		{"Alice", "Alice"},
+		{"", ""},
+		{" Alice", " Alice"},
+		{"\nAlice", "\nAlice"},
+		{"\u00a0Alice", "\u00a0Alice"},
+		{"   ", "   "},
+		{"a=b", "a=b"},
+		{"Ada -x", "Ada -x"},
+		{"x\uff1d1", "x\uff1d1"},
+		{"{\"a\":1}", "{\"a\":1}"},
+		{"\xff=1", "\xff=1"},
+	}
+	for _, tc := range cases {
+		if got := neutralizeFormula(tc.in); got != tc.want {
+			t.Errorf("neutralizeFormula(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	var buf bytes.Buffer
-	m := members()[0]
-	m.FirstName = ptr("=cmd|' /C calc'!A0")
-	if err := encodeCSV(&buf, []*directory.Member{&m}); err != nil {
-		t.Fatal(err)
+
+	// Through the handler: each case is one member's first name, read back
+	// from the CSV export; the JSON answer keeps the name as it is.
+	f := newFixture(t)
+	f.members = nil
+	for i, tc := range cases {
+		f.members = append(f.members, directory.Member{
+			UserID: fmt.Sprintf("user_%02d", i), Email: ptr(fmt.Sprintf("u%02d@example.com", i)), FirstName: ptr(tc.in),
+			CreatedAt: ts("2025-01-01T00:00:00Z"), Role: "org:member", RoleName: "Member", JoinedAt: ts("2025-01-02T00:00:00Z"),
+		})
 	}
-	recs, err := csv.NewReader(&buf).ReadAll()
-	if err != nil || recs[1][2] != "'=cmd|' /C calc'!A0" {
-		t.Fatalf("first name cell = %q, %v", recs[1][2], err)
+	resp, body := f.get(t, "GET", Path+"?format=csv", admin, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("csv: status %d: %s", resp.StatusCode, body)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil || len(recs) != len(cases)+1 {
+		t.Fatalf("csv: %d records, %v", len(recs), err)
+	}
+	resp, body = f.get(t, "GET", Path, admin, nil)
+	var rows []struct {
+		ID        string
+		FirstName *string
+	}
+	if err := json.Unmarshal(body, &rows); err != nil || resp.StatusCode != 200 || len(rows) != len(cases) {
+		t.Fatalf("json: status %d, %d rows, %v", resp.StatusCode, len(rows), err)
+	}
+	for i, tc := range cases {
+		id := fmt.Sprintf("user_%02d", i)
+		rec, row := recs[i+1], rows[i]
+		// encoding/csv reads a quoted \r\n back as \n.
+		want := strings.ReplaceAll(tc.want, "\r\n", "\n")
+		if rec[0] != id || rec[2] != want {
+			t.Errorf("csv row %d: id %q first name %q, want %q %q", i, rec[0], rec[2], id, want)
+		}
+		// encoding/json writes an invalid UTF-8 byte as U+FFFD.
+		if in := strings.ToValidUTF8(tc.in, "\uFFFD"); row.ID != id || row.FirstName == nil || *row.FirstName != in {
+			t.Errorf("json row %d: %q %v, want %q %q", i, row.ID, row.FirstName, id, in)
+		}
 	}
 }
