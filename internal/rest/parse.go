@@ -28,6 +28,10 @@ type query struct {
 
 const metadataPrefix = "metadata."
 
+// maxMetadataConditions is how many metadata.<path>=<value> pairs one query
+// may hold: the filter itself counts as one of directory.MaxFilterConditions.
+const maxMetadataConditions = directory.MaxFilterConditions - 1
+
 // parseQuery reads the query string. Every parameter must be known and valid:
 // errors are BAD_USER_INPUT naming the parameter.
 func parseQuery(r *http.Request) (query, error) {
@@ -104,6 +108,9 @@ func parseQuery(r *http.Request) (query, error) {
 			for _, v := range vals {
 				f.Metadata = append(f.Metadata, metadataEquals(path, v))
 			}
+			if len(f.Metadata) > maxMetadataConditions {
+				return query{}, bad("parameter %q: a query may hold at most %d metadata conditions", name, maxMetadataConditions)
+			}
 		case name == "format":
 			v, err := single()
 			if err != nil {
@@ -145,9 +152,10 @@ func metadataEquals(path, v string) directory.MetadataCondition {
 	return c
 }
 
-// isJSONNumber reports whether v is a number in JSON's grammar.
+// isJSONNumber reports whether v is a number in JSON's grammar, with no
+// white space around it (json.Unmarshal would allow trailing white space).
 func isJSONNumber(v string) bool {
-	if v == "" || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+	if v == "" || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) || !(v[len(v)-1] >= '0' && v[len(v)-1] <= '9') {
 		return false
 	}
 	var n json.Number
