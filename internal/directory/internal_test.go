@@ -1,8 +1,11 @@
 package directory
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
+	"math"
 	"strings"
 	"testing"
 )
@@ -65,27 +68,99 @@ func TestCursorRoundTrip(t *testing.T) {
 	}
 }
 
-func FuzzDecodeCursor(f *testing.F) {
-	f.Add(encodeCursor(order{fieldEmail, false}, &sortKey{text: "a@b.c", id: "user_1"}))
-	f.Add(encodeCursor(order{fieldLastSignInAt, true}, &sortKey{null: true, id: "user_2"}))
-	f.Add(encodeCursor(order{fieldCreatedAt, false}, &sortKey{time: tkey{sec: 1700000000, nsec: 5}, id: "user_3"}))
-	f.Add("")
-	f.Add("AQA")
-	f.Add("////////////////")
-	f.Fuzz(func(t *testing.T, s string) {
-		o, k, err := decodeCursor(s)
-		if err != nil {
-			if ErrorCode(err) != CodeBadUserInput || ErrorMessage(err) != msgInvalidCursor {
-				t.Fatalf("decodeCursor(%q): %v", s, err)
-			}
-			return
+// checkDecodeCursor checks that decodeCursor refuses s with BAD_USER_INPUT
+// "invalid cursor" or returns a key that encodes to a cursor decoding to the
+// same key.
+func checkDecodeCursor(t *testing.T, s string) {
+	t.Helper()
+	o, k, err := decodeCursor(s)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) || ErrorCode(err) != CodeBadUserInput || ErrorMessage(err) != msgInvalidCursor {
+			t.Fatalf("decodeCursor(%q): %v", s, err)
 		}
-		// Whatever decodes must describe a key that encodes and decodes to itself.
-		o2, k2, err := decodeCursor(encodeCursor(o, &k))
+		return
+	}
+	o2, k2, err := decodeCursor(encodeCursor(o, &k))
+	if err != nil || o2 != o || k2 != k {
+		t.Fatalf("decodeCursor(%q) = %+v %+v; re-encoded: %+v %+v %v", s, o, k, o2, k2, err)
+	}
+}
+
+// sealCursor returns body with its checksum, base64url-encoded: a cursor
+// that passes the checksum, so the fuzzer reaches the parser behind it.
+func sealCursor(body []byte) string {
+	b := binary.BigEndian.AppendUint32(append([]byte(nil), body...), crc32.ChecksumIEEE(body))
+	return cursorEncoding.EncodeToString(b)
+}
+
+// FuzzCursor checks, for any input: a cursor string and a checksummed body
+// decode safely (checkDecodeCursor); and the cursor encodeCursor makes for
+// the ordering and key built from the other arguments, shaped as
+// order.key shapes keys, decodes to exactly that ordering and key.
+func FuzzCursor(f *testing.F) {
+	type key struct {
+		code uint8
+		null bool
+		text string
+		sec  int64
+		nsec int32
+		id   string
+	}
+	keys := []key{
+		{0, false, "alice@example.com", 0, 0, "user_1"},
+		{1, false, "zoë", 0, 0, "u"},
+		{2, true, "", 0, 0, "user_2"},
+		{5, false, "", 0, 0, ""},
+		{6, false, "", -62135596800, 0, "user_3"},
+		{7, false, "", 1740787200, 999999999, "user_4"},
+		{8, true, "", 0, 0, "user_5"},
+		{9, false, "", -1, 1, "user_6"},
+		{10, false, "", 1 << 40, 5, "x"},
+		{11, false, "", math.MaxInt64, 0, "user_9f86d081884c7d65"},
+		{3, false, "a\x00\xff" + strings.Repeat("ß", 200), 0, 0, strings.Repeat("\x80", 130)},
+	}
+	junk := []string{"", "AQA", "////////////////", "AQAAAAA", "AQABAAAAAA==", "not a cursor", "YQ", "AQ\n"}
+	for i, k := range keys {
+		o, sk := cursorArgs(k.code, k.null, k.text, k.sec, k.nsec, k.id)
+		c := encodeCursor(o, &sk)
+		raw, _ := cursorEncoding.DecodeString(c)
+		f.Add(c, raw[:len(raw)-4], k.code, k.null, k.text, k.sec, k.nsec, k.id)
+		f.Add(junk[i%len(junk)], raw[:len(raw)/2], k.code, !k.null, k.id, -k.sec, -k.nsec, k.text)
+	}
+	for _, s := range junk {
+		f.Add(s, []byte(s), uint8(255), false, s, int64(math.MinInt64), int32(math.MaxInt32), s)
+	}
+	f.Fuzz(func(t *testing.T, cursor string, body []byte, code uint8, null bool, text string, sec int64, nsec int32, id string) {
+		checkDecodeCursor(t, cursor)
+		checkDecodeCursor(t, sealCursor(body))
+
+		o, k := cursorArgs(code, null, text, sec, nsec, id)
+		c := encodeCursor(o, &k)
+		o2, k2, err := decodeCursor(c)
 		if err != nil || o2 != o || k2 != k {
-			t.Fatalf("decodeCursor(%q) = %+v %+v; re-encoded: %+v %+v %v", s, o, k, o2, k2, err)
+			t.Fatalf("encodeCursor(%+v, %+v) = %q, decodes to %+v %+v %v", o, k, c, o2, k2, err)
 		}
 	})
+}
+
+// cursorArgs builds an ordering and a key of the shape order.key gives:
+// text or time by the field, neither when null, nanoseconds in [0, 1e9).
+func cursorArgs(code uint8, null bool, text string, sec int64, nsec int32, id string) (order, sortKey) {
+	o, _ := orderFromCode(code % uint8(numOrders))
+	k := sortKey{null: null, id: id}
+	switch {
+	case null:
+	case o.field.isText():
+		k.text = text
+	default:
+		n := int64(nsec) % 1e9
+		if n < 0 {
+			n += 1e9
+		}
+		k.time = tkey{sec: sec, nsec: int32(n)}
+	}
+	return o, k
 }
 
 func BenchmarkCursor(b *testing.B) {
