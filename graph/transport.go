@@ -57,8 +57,9 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	ctx := r.Context()
 	p, err := auth.FromContext(ctx)
 	if err != nil {
-		if r.ContentLength != 0 {
-			// The body is never read: close rather than drain it for keep-alive.
+		if r.ContentLength < 0 || r.ContentLength > 256<<10 {
+			// The body is never read, and net/http would drain only the
+			// first 256 KiB of it for keep-alive: close instead.
 			h.Set("Connection", "close")
 		}
 		writeDomainError(w, err)
