@@ -628,3 +628,27 @@ func TestOperationLimitsThroughTheServer(t *testing.T) {
 		t.Fatalf("%d %s", r.StatusCode, body)
 	}
 }
+
+// TestTwoAuthorizationHeadersAre401 on both transports, even when both hold
+// the admin's valid token.
+func TestTwoAuthorizationHeadersAre401(t *testing.T) {
+	s := newStack(t, Extras{})
+	for _, target := range []struct{ method, path, body string }{
+		{http.MethodPost, "/graphql", `{"query":"{ viewer { userId } }"}`},
+		{http.MethodGet, "/api/organization/users", ""},
+	} {
+		req, _ := http.NewRequest(target.method, s.url+target.path, strings.NewReader(target.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Add("Authorization", "Bearer "+s.tokens.Admin)
+		req.Header.Add("Authorization", "Bearer "+s.tokens.Admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(string(body), "UNAUTHENTICATED") || !strings.Contains(string(body), "more than one Authorization header") {
+			t.Fatalf("%s: %d %s", target.path, resp.StatusCode, body)
+		}
+	}
+}
