@@ -65,9 +65,10 @@ func (p *preparer) prepareCounting(query string, w *work) (*ast.QueryDocument, g
 		}
 	}
 	doc, errs := p.parseAndCheck(query, w)
-	if small {
-		// Refusals are kept too: an attacker repeating the costliest
-		// document pays for it once. Their text is all they hold.
+	if small && w.parsedTokens > 0 {
+		// Refusals after parsing are kept too: an attacker repeating the
+		// costliest document pays for it once. (One the text scan refused
+		// costs less than keeping it would.)
 		size := 2 * len(query)
 		if errs == nil {
 			size += bytesPerToken * w.parsedTokens

@@ -31,7 +31,8 @@ type Options struct {
 	// MaxBodyBytes bounds a POST body (413 beyond); 0 means 1 MiB.
 	MaxBodyBytes int64
 	// QueryCacheBytes bounds the parsed and validated documents kept, by
-	// their estimated heap; 0 means DefaultQueryCacheBytes.
+	// their estimated heap; 0 means DefaultQueryCacheBytes, negative keeps
+	// none (benchmarks measure the uncached work with it).
 	QueryCacheBytes int
 	// ResponseCacheBytes bounds the cache of complete answers to identical warm
 	// requests of org admins; 0 means 32 MiB, negative disables it.
