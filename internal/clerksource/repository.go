@@ -352,21 +352,23 @@ func (l *load) usersByID(ctx context.Context, ids []string) (map[string]*clerk.U
 // are never read.
 func toMember(u *clerk.User, m *clerk.OrganizationMembership) directory.Member {
 	return directory.Member{
-		UserID:             u.ID,
-		Email:              primaryEmail(u),
-		FirstName:          optString(u.FirstName),
-		LastName:           optString(u.LastName),
-		Username:           optString(u.Username),
-		ImageURL:           optString(u.ImageURL),
-		LastSignInAt:       optTime(u.LastSignInAt),
-		LastActiveAt:       optTime(u.LastActiveAt),
-		CreatedAt:          millis(u.CreatedAt),
-		Banned:             u.Banned,
-		PublicMetadata:     metadata(u.PublicMetadata),
-		Role:               m.Role,
-		RoleName:           m.RoleName,
-		MembershipMetadata: metadata(m.PublicMetadata),
-		JoinedAt:           millis(m.CreatedAt),
+		UserID:              u.ID,
+		Email:               primaryEmail(u),
+		FirstName:           optString(u.FirstName),
+		LastName:            optString(u.LastName),
+		Username:            optString(u.Username),
+		ImageURL:            optString(u.ImageURL),
+		LastSignInAt:        optTime(u.LastSignInAt),
+		LastActiveAt:        optTime(u.LastActiveAt),
+		CreatedAt:           millis(u.CreatedAt),
+		Banned:              u.Banned,
+		PublicMetadata:      metadata(u.PublicMetadata),
+		Role:                m.Role,
+		RoleName:            m.RoleName,
+		MembershipMetadata:  metadata(m.PublicMetadata),
+		JoinedAt:            millis(m.CreatedAt),
+		UserUpdatedAt:       millis(u.UpdatedAt),
+		MembershipUpdatedAt: millis(m.UpdatedAt),
 	}
 }
 

@@ -36,6 +36,11 @@ type Member struct {
 	// MembershipMetadata is the membership's public metadata object, as JSON ("{}" when empty).
 	MembershipMetadata json.RawMessage
 	JoinedAt           time.Time // membership creation
+
+	// UserUpdatedAt and MembershipUpdatedAt are when Clerk last changed the
+	// user and the membership: a Change older than these is not applied.
+	// Zero when unknown.
+	UserUpdatedAt, MembershipUpdatedAt time.Time
 }
 
 // Source loads the members of one organization. Implementations: the Clerk

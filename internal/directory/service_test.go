@@ -219,25 +219,27 @@ func TestVersion(t *testing.T) {
 
 	// Changing any one field of one member changes the version.
 	changes := map[string]func(m *directory.Member){
-		"UserID":             func(m *directory.Member) { m.UserID = "u1x" },
-		"Email":              func(m *directory.Member) { m.Email = ptr("dave2@example.com") },
-		"Email nil":          func(m *directory.Member) { m.Email = nil },
-		"FirstName":          func(m *directory.Member) { m.FirstName = ptr("") },
-		"LastName":           func(m *directory.Member) { m.LastName = ptr("Xv") },
-		"Username":           func(m *directory.Member) { m.Username = ptr("dave") },
-		"ImageURL":           func(m *directory.Member) { m.ImageURL = ptr("https://img") },
-		"LastSignInAt":       func(m *directory.Member) { m.LastSignInAt = ptr(at(6)) },
-		"LastSignInAt nil":   func(m *directory.Member) { m.LastSignInAt = nil },
-		"LastActiveAt":       func(m *directory.Member) { m.LastActiveAt = ptr(at(6)) },
-		"CreatedAt":          func(m *directory.Member) { m.CreatedAt = m.CreatedAt.Add(time.Nanosecond) },
-		"Banned":             func(m *directory.Member) { m.Banned = true },
-		"PublicMetadata":     func(m *directory.Member) { m.PublicMetadata = json.RawMessage(`{"a":1}`) },
-		"Role":               func(m *directory.Member) { m.Role = "org:admin" },
-		"RoleName":           func(m *directory.Member) { m.RoleName = "Billing" },
-		"MembershipMetadata": func(m *directory.Member) { m.MembershipMetadata = json.RawMessage(`{"office":"Köln"}`) },
-		"JoinedAt":           func(m *directory.Member) { m.JoinedAt = at(99) },
+		"UserID":              func(m *directory.Member) { m.UserID = "u1x" },
+		"Email":               func(m *directory.Member) { m.Email = ptr("dave2@example.com") },
+		"Email nil":           func(m *directory.Member) { m.Email = nil },
+		"FirstName":           func(m *directory.Member) { m.FirstName = ptr("") },
+		"LastName":            func(m *directory.Member) { m.LastName = ptr("Xv") },
+		"Username":            func(m *directory.Member) { m.Username = ptr("dave") },
+		"ImageURL":            func(m *directory.Member) { m.ImageURL = ptr("https://img") },
+		"LastSignInAt":        func(m *directory.Member) { m.LastSignInAt = ptr(at(6)) },
+		"LastSignInAt nil":    func(m *directory.Member) { m.LastSignInAt = nil },
+		"LastActiveAt":        func(m *directory.Member) { m.LastActiveAt = ptr(at(6)) },
+		"CreatedAt":           func(m *directory.Member) { m.CreatedAt = m.CreatedAt.Add(time.Nanosecond) },
+		"Banned":              func(m *directory.Member) { m.Banned = true },
+		"PublicMetadata":      func(m *directory.Member) { m.PublicMetadata = json.RawMessage(`{"a":1}`) },
+		"Role":                func(m *directory.Member) { m.Role = "org:admin" },
+		"RoleName":            func(m *directory.Member) { m.RoleName = "Billing" },
+		"MembershipMetadata":  func(m *directory.Member) { m.MembershipMetadata = json.RawMessage(`{"office":"Köln"}`) },
+		"JoinedAt":            func(m *directory.Member) { m.JoinedAt = at(99) },
+		"UserUpdatedAt":       func(m *directory.Member) { m.UserUpdatedAt = at(98) },
+		"MembershipUpdatedAt": func(m *directory.Member) { m.MembershipUpdatedAt = at(97) },
 	}
-	if n := reflect.TypeFor[directory.Member]().NumField(); n != 15 {
+	if n := reflect.TypeFor[directory.Member]().NumField(); n != 17 {
 		t.Errorf("Member has %d fields: hash the new ones in Version and add them here", n)
 	}
 	seen := map[string]string{v: "original"}

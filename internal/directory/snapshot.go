@@ -331,7 +331,8 @@ func hashMember(m *Member) uint64 {
 	} else {
 		h = h.u64(0)
 	}
-	h = h.bytes(m.PublicMetadata).str(m.Role).str(m.RoleName).bytes(m.MembershipMetadata).time(m.JoinedAt)
+	h = h.bytes(m.PublicMetadata).str(m.Role).str(m.RoleName).bytes(m.MembershipMetadata).time(m.JoinedAt).
+		time(m.UserUpdatedAt).time(m.MembershipUpdatedAt)
 	return uint64(h)
 }
 

@@ -1,0 +1,75 @@
+package directory
+
+import "time"
+
+// ChangeKind says what a Change does to the members of organizations.
+type ChangeKind uint8
+
+// The kinds of change.
+const (
+	// ChangeMemberUpserted: a membership of OrgID was created or updated.
+	// Member holds the membership (Role, RoleName, MembershipMetadata,
+	// JoinedAt, MembershipUpdatedAt) and, when HasProfile, the user's
+	// profile too. A member new to the organization needs the profile.
+	ChangeMemberUpserted ChangeKind = iota + 1
+	// ChangeMemberRemoved: UserID left OrgID.
+	ChangeMemberRemoved
+	// ChangeUserUpdated: UserID's profile is now Member's profile fields
+	// (email, names, image, sign-in and activity times, created, banned,
+	// public metadata, UserUpdatedAt), in every organization that holds them.
+	ChangeUserUpdated
+	// ChangeUserDeleted: UserID is gone, from every organization.
+	ChangeUserDeleted
+	// ChangeOrgDropped: OrgID is gone.
+	ChangeOrgDropped
+)
+
+func (k ChangeKind) String() string {
+	switch k {
+	case ChangeMemberUpserted:
+		return "member upserted"
+	case ChangeMemberRemoved:
+		return "member removed"
+	case ChangeUserUpdated:
+		return "user updated"
+	case ChangeUserDeleted:
+		return "user deleted"
+	case ChangeOrgDropped:
+		return "organization dropped"
+	}
+	return "unknown change"
+}
+
+// Change is one change to the members of organizations, as a webhook, an
+// admin write or a peer replica reports it. Changes are applied to cached
+// snapshots (Snapshot.Apply) instead of reloading them.
+type Change struct {
+	Kind ChangeKind
+	// OrgID is the organization of a membership change or ChangeOrgDropped;
+	// "" for user changes, which apply to every organization holding UserID.
+	OrgID  string
+	UserID string
+	// Member carries the new data: see the kinds.
+	Member Member
+	// HasProfile says Member's profile fields are set (ChangeMemberUpserted).
+	HasProfile bool
+	// UpdatedAt is when the membership (membership changes) or the user
+	// (user changes) last changed, as Clerk stamped it: a change older than
+	// what a snapshot already holds is not applied. Zero means unknown:
+	// applied as the newest.
+	UpdatedAt time.Time
+}
+
+// profileFields copies the user's profile from src into dst, leaving dst's
+// membership alone.
+func profileFields(dst *Member, src *Member) {
+	dst.Email, dst.FirstName, dst.LastName, dst.Username, dst.ImageURL = src.Email, src.FirstName, src.LastName, src.Username, src.ImageURL
+	dst.LastSignInAt, dst.LastActiveAt, dst.CreatedAt, dst.Banned = src.LastSignInAt, src.LastActiveAt, src.CreatedAt, src.Banned
+	dst.PublicMetadata, dst.UserUpdatedAt = src.PublicMetadata, src.UserUpdatedAt
+}
+
+// membershipFields copies the membership from src into dst, leaving dst's
+// profile alone.
+func membershipFields(dst *Member, src *Member) {
+	dst.Role, dst.RoleName, dst.MembershipMetadata, dst.JoinedAt, dst.MembershipUpdatedAt = src.Role, src.RoleName, src.MembershipMetadata, src.JoinedAt, src.MembershipUpdatedAt
+}
