@@ -23,7 +23,10 @@ type Snapshot struct {
 	byID     map[string]int
 	loadedAt time.Time
 	version  string
-	size     int
+	// removed holds when members left since the load (Apply), so that a
+	// late delivery of an older change does not bring them back.
+	removed map[string]time.Time
+	size    int
 	// indexes[o.code()] lists member positions sorted by ordering o; each is
 	// built by the first query that needs it.
 	indexes [numOrders]sortIndex
