@@ -62,6 +62,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives failed loads; nil means slog.Default().
 	Logger *slog.Logger
+	// Profiles fetches the user of a member that Apply adds without a
+	// profile; nil makes such a change reload the organization instead.
+	Profiles Profiles
 }
 
 // Stats counts what a Cache did since New. Counters only grow.
@@ -73,7 +76,10 @@ type Stats struct {
 	Refreshes   uint64 // background refreshes started
 	Errors      uint64 // loads and refreshes that failed
 	Evictions   uint64 // organizations evicted to respect MaxOrgs
-	Entries     int    // organizations cached now
+	// Patches counts snapshots that Apply rebuilt; ChangesApplied and
+	// ChangesStale the changes it applied and skipped as older than held.
+	Patches, ChangesApplied, ChangesStale uint64
+	Entries                               int // organizations cached now
 }
 
 // Cache is a directory.Source that caches the snapshots of another Source
@@ -93,6 +99,8 @@ type Cache struct {
 	entries  map[string]*list.Element // of *entry, in lru
 	lru      *list.List               // front is most recently used
 	inflight map[string]*call
+	pending  map[string]*batch // changes waiting for Apply's patch, per organization
+	patching map[string]bool   // organizations whose patch goroutine runs
 	stats    Stats
 }
 
@@ -138,6 +146,8 @@ func New(src directory.Source, cfg Config) *Cache {
 		entries:  make(map[string]*list.Element),
 		lru:      list.New(),
 		inflight: make(map[string]*call),
+		pending:  make(map[string]*batch),
+		patching: make(map[string]bool),
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -73,3 +73,13 @@ func profileFields(dst *Member, src *Member) {
 func membershipFields(dst *Member, src *Member) {
 	dst.Role, dst.RoleName, dst.MembershipMetadata, dst.JoinedAt, dst.MembershipUpdatedAt = src.Role, src.RoleName, src.MembershipMetadata, src.JoinedAt, src.MembershipUpdatedAt
 }
+
+// WithProfile returns c carrying p's profile fields (the user's email,
+// names, image, times, banned, public metadata and UserUpdatedAt) next to
+// its membership: what a cache does for a new member once it has fetched
+// the user.
+func (c Change) WithProfile(p Member) Change {
+	profileFields(&c.Member, &p)
+	c.HasProfile = true
+	return c
+}
