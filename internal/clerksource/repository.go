@@ -110,6 +110,23 @@ func (r *Repository) Members(ctx context.Context, orgID string) (*directory.Snap
 	return directory.NewSnapshot(orgID, members, started), nil
 }
 
+// Profile fetches one user (GET /users/{id}) and returns their profile
+// fields as a Member, for a member a webhook adds without one. It goes
+// through the same retries, rate limiter and circuit breaker as loads.
+// Errors: UPSTREAM_UNAVAILABLE (a missing user included),
+// INTERNAL_SERVER_ERROR for an invalid id.
+func (r *Repository) Profile(ctx context.Context, userID string) (directory.Member, error) {
+	if userID == "" || url.PathEscape(userID) != userID {
+		return directory.Member{}, directory.Errorf(directory.CodeInternal, "invalid user id")
+	}
+	ctx = withSlots(ctx, make(chan struct{}, 1))
+	u, err := r.users.Get(ctx, userID)
+	if err != nil {
+		return directory.Member{}, r.upstreamError(ctx, "", err)
+	}
+	return toMember(u, &clerk.OrganizationMembership{}), nil
+}
+
 // upstreamError logs err with Clerk's trace id, status and codes and
 // returns what the client may see: the context's error or UPSTREAM_UNAVAILABLE.
 func (r *Repository) upstreamError(ctx context.Context, orgID string, err error) error {

@@ -406,3 +406,30 @@ func syntheticOrg(orgID string, n int) *clerkemu.Dataset {
 	}
 	return d
 }
+
+func TestProfileIsTheMembersProfile(t *testing.T) {
+	emu, repo, _ := newEmulated(t, nil, Config{})
+	snap, err := repo.Members(context.Background(), clerkemu.OrgAcme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.ResetCounters()
+	for _, m := range snap.Members()[:20] {
+		p, err := repo.Profile(context.Background(), m.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The profile with the membership put back is the member, field for field.
+		ch := directory.Change{Member: m}.WithProfile(p)
+		got := directory.NewSnapshot("x", []directory.Member{ch.Member}, time.Time{}).Version()
+		if want := directory.NewSnapshot("x", []directory.Member{m}, time.Time{}).Version(); got != want {
+			t.Fatalf("%s: the profile differs from the member's: %+v", m.UserID, p)
+		}
+	}
+	if got := emu.Requests()["GET /v1/users/{id}"]; got != 20 {
+		t.Fatalf("requests %v", emu.Requests())
+	}
+	if _, err := repo.Profile(context.Background(), "user_missing"); directory.ErrorCode(err) != directory.CodeUpstreamUnavailable {
+		t.Fatalf("missing user: %v", err)
+	}
+}
