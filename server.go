@@ -35,10 +35,15 @@ import (
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/graphiql"
 	"github.com/orgusers/orgusers/internal/rest"
+	"github.com/orgusers/orgusers/internal/webhook"
 )
 
 // DefaultAPIURL is Clerk's Backend API.
 const DefaultAPIURL = "https://api.clerk.com"
+
+// WebhookPath is where Clerk delivers webhooks, when
+// CLERK_WEBHOOK_SIGNING_SECRET is set.
+const WebhookPath = "/webhooks/clerk"
 
 // maxBodyBytes bounds a GraphQL request body.
 const maxBodyBytes = 1 << 20
@@ -77,9 +82,12 @@ type Config struct {
 	CacheMaxOrgs      int
 	RateLimit         int
 	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
-	Limits   graph.Limits
-	Demo     bool
-	DemoData string
+	Limits graph.Limits
+	// WebhookSecrets verify Clerk's webhook deliveries
+	// (CLERK_WEBHOOK_SIGNING_SECRET); none: no webhook endpoint.
+	WebhookSecrets [][]byte
+	Demo           bool
+	DemoData       string
 }
 
 // LoadConfig reads the configuration from getenv and the command-line args.
@@ -159,6 +167,11 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	} {
 		if *l.v, err = intEnv(env, l.name, l.def, l.lo, l.hi); err != nil {
 			return Config{}, err
+		}
+	}
+	if raw := env("CLERK_WEBHOOK_SIGNING_SECRET"); raw != "" {
+		if c.WebhookSecrets, err = webhook.ParseSecrets(raw); err != nil {
+			return Config{}, fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: %v", err)
 		}
 	}
 	if c.Demo {
@@ -273,6 +286,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	}
 	snapshots := cache.New(repo, cache.Config{
 		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, Logger: logger, Now: x.CacheClock,
+		Profiles: repo,
 	})
 	svc := &directory.Service{Source: snapshots}
 
@@ -289,6 +303,10 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	mux.Handle("/graphql", verifier.Middleware(gql))
 	mux.Handle(rest.Path, verifier.Middleware(&rest.Handler{Directory: svc, Logger: logger}))
 	mux.Handle("GET "+rest.OpenAPIPath, rest.OpenAPIHandler())
+	if len(cfg.WebhookSecrets) > 0 {
+		// No session: the Svix signature is the authentication.
+		mux.Handle(WebhookPath, webhook.NewHandler(&webhook.Verifier{Secrets: cfg.WebhookSecrets}, snapshots, logger))
+	}
 	if cfg.Introspection {
 		gcfg := graphiql.Config{Endpoint: "/graphql", Title: "orgusers GraphiQL", DefaultQuery: exampleQuery}
 		if x.DemoTokens != nil {

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orgusers/orgusers/internal/clerkemu"
+	"github.com/orgusers/orgusers/internal/webhook"
+)
+
+// newWebhookSecret returns a fresh whsec_ secret and its key.
+func newWebhookSecret(t *testing.T) (string, []byte) {
+	t.Helper()
+	key := make([]byte, 24)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(key), key
+}
+
+// delivery is one webhook request as Svix would send it.
+type delivery struct {
+	id   string
+	at   time.Time
+	body []byte
+	sig  string // "" signs with key
+}
+
+var deliveries atomic.Int64
+
+func (s *stack) deliver(t *testing.T, key []byte, d delivery, mutate func(h http.Header)) (int, string) {
+	t.Helper()
+	if d.id == "" {
+		d.id = fmt.Sprintf("msg_test_%d", deliveries.Add(1))
+	}
+	if d.at.IsZero() {
+		d.at = time.Now()
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.url+WebhookPath, bytes.NewReader(d.body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("svix-id", d.id)
+	req.Header.Set("svix-timestamp", fmt.Sprint(d.at.Unix()))
+	sig := d.sig
+	if sig == "" {
+		sig = webhook.Sign(key, d.id, d.at, d.body)
+	}
+	req.Header.Set("svix-signature", sig)
+	if mutate != nil {
+		mutate(req.Header)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// membershipEvent is a Clerk organizationMembership event for userID in orgID.
+func membershipEvent(typ, orgID, userID, role string, updatedAt int64) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"object": "event", "type": typ, "timestamp": updatedAt, "instance_id": "ins_test",
+		"data": map[string]any{
+			"object": "organization_membership", "id": "orgmem_" + userID, "role": role, "role_name": role,
+			"permissions": []string{}, "public_metadata": map[string]any{}, "private_metadata": map[string]any{},
+			"organization":     map[string]any{"object": "organization", "id": orgID, "name": "x", "slug": "x", "created_at": 1, "updated_at": 1},
+			"public_user_data": map[string]any{"user_id": userID, "identifier": userID + "@example.com", "has_image": false},
+			"created_at":       1700000000000, "updated_at": updatedAt,
+		},
+	})
+	return b
+}
+
+const roleQuery = `query($id: ID!) { orgUser(id: $id) { role } }`
+
+func (s *stack) role(t *testing.T, userID string) string {
+	t.Helper()
+	resp, raw := s.graphql(t, s.tokens.Admin, roleQuery, map[string]any{"id": userID})
+	var out struct{ OrgUser *struct{ Role string } }
+	if err := json.Unmarshal(resp.Data, &out); err != nil || len(resp.Errors) > 0 {
+		t.Fatalf("%s", raw)
+	}
+	if out.OrgUser == nil {
+		return ""
+	}
+	return out.OrgUser.Role
+}
+
+func TestWebhookRefusalsChangeNothing(t *testing.T) {
+	secret, key := newWebhookSecret(t)
+	s := newStack(t, Extras{}, "CLERK_WEBHOOK_SIGNING_SECRET", secret)
+	if got := s.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+		t.Fatalf("role %q", got)
+	}
+	s.emu.ResetCounters()
+	_, otherKey := newWebhookSecret(t)
+	good := membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, clerkemu.UserAcmeMember, "org:admin", time.Now().UnixMilli())
+	cases := []struct {
+		name   string
+		d      delivery
+		key    []byte
+		mutate func(http.Header)
+		says   string
+	}{
+		{"wrong secret", delivery{body: good}, otherKey, nil, "no valid signature"},
+		{"bad signature", delivery{body: good, sig: "v1,AAAA"}, key, nil, "no valid signature"},
+		{"tampered body", delivery{body: good}, key, func(h http.Header) {
+			h.Set("svix-signature", webhook.Sign(key, h.Get("svix-id"), time.Now(), []byte("{}")))
+		}, "no valid signature"},
+		{"stale timestamp", delivery{body: good, at: time.Now().Add(-6 * time.Minute)}, key, nil, "timestamp too old"},
+		{"future timestamp", delivery{body: good, at: time.Now().Add(6 * time.Minute)}, key, nil, "timestamp too new"},
+		{"no svix-id", delivery{body: good}, key, func(h http.Header) { h.Del("svix-id") }, "missing svix-id header"},
+		{"no svix-timestamp", delivery{body: good}, key, func(h http.Header) { h.Del("svix-timestamp") }, "missing svix-timestamp header"},
+		{"no svix-signature", delivery{body: good}, key, func(h http.Header) { h.Del("svix-signature") }, "missing svix-signature header"},
+		{"body too large", delivery{body: append(good[:len(good)-1], []byte(`,"pad":"`+strings.Repeat("x", webhook.MaxBodyBytes)+`"}`)...)}, key, nil, "body too large"},
+		{"malformed JSON", delivery{body: []byte(`{"type":"organizationMembership.updated","data":`)}, key, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := s.deliver(t, tc.key, tc.d, tc.mutate)
+			if status != 400 || !strings.Contains(body, `"code":"BAD_REQUEST"`) || !strings.Contains(body, tc.says) {
+				t.Fatalf("%d %s", status, body)
+			}
+		})
+	}
+	if got := s.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+		t.Fatalf("a refused delivery changed the role to %q", got)
+	}
+	if n := s.emu.TotalRequests(); n != 0 {
+		t.Fatalf("refused deliveries cost %d Clerk requests: %v", n, s.emu.Requests())
+	}
+	// The good one, signed with the right secret, applies.
+	if status, body := s.deliver(t, key, delivery{body: good}, nil); status != 200 || s.role(t, clerkemu.UserAcmeMember) != "org:admin" {
+		t.Fatalf("%d %s", status, body)
+	}
+}
+
+func TestWebhookOrderingReplaysAndStrangers(t *testing.T) {
+	secret, key := newWebhookSecret(t)
+	s := newStack(t, Extras{}, "CLERK_WEBHOOK_SIGNING_SECRET", secret)
+	s.role(t, clerkemu.UserAcmeMember) // cache org_acme
+	s.emu.ResetCounters()
+	now := time.Now().UnixMilli()
+
+	// A newer change, then an older one delivered late: the newer stays.
+	newer := delivery{body: membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, clerkemu.UserAcmeMember, "org:billing", now)}
+	if status, body := s.deliver(t, key, newer, nil); status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	older := membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, clerkemu.UserAcmeMember, "org:viewer", now-1000)
+	if status, body := s.deliver(t, key, delivery{body: older}, nil); status != 200 || s.role(t, clerkemu.UserAcmeMember) != "org:billing" {
+		t.Fatalf("%d %s: role %q", status, body, s.role(t, clerkemu.UserAcmeMember))
+	}
+	// A replayed delivery (same svix-id) is acknowledged, not applied again:
+	// were it applied, this newer body would change the role.
+	first := delivery{id: "msg_replayed", body: membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, clerkemu.UserAcmeMember, "org:admin", now+1000)}
+	s.deliver(t, key, first, nil)
+	replay := first
+	replay.body = membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, clerkemu.UserAcmeMember, "org:viewer", now+2000)
+	if status, body := s.deliver(t, key, replay, nil); status != 200 || s.role(t, clerkemu.UserAcmeMember) != "org:admin" {
+		t.Fatalf("%d %s: a replay was applied", status, body)
+	}
+	before := s.app.Cache.Stats()
+	// An event for an organization nobody asked about costs nothing.
+	if status, body := s.deliver(t, key, delivery{body: membershipEvent("organizationMembership.updated", clerkemu.OrgMid, "user_x", "org:admin", now)}, nil); status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	// An unknown event type is acknowledged and ignored.
+	if status, body := s.deliver(t, key, delivery{body: []byte(`{"object":"event","type":"session.created","data":{"id":"sess_1"}}`)}, nil); status != 200 || !strings.Contains(body, `"ignored":true`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	if after := s.app.Cache.Stats(); after.Patches != before.Patches || after.Entries != before.Entries {
+		t.Fatalf("stats %+v then %+v", before, after)
+	}
+	if n := s.emu.TotalRequests(); n != 0 {
+		t.Fatalf("webhooks cost %d Clerk requests: %v", n, s.emu.Requests())
+	}
+}
+
+// TestWebhookBurstIsCoalesced sends 1,000 membership updates for one
+// organization at once, 32 at a time, and counts the snapshot rebuilds.
+func TestWebhookBurstIsCoalesced(t *testing.T) {
+	secret, key := newWebhookSecret(t)
+	s := newStack(t, Extras{}, "CLERK_WEBHOOK_SIGNING_SECRET", secret)
+	s.role(t, clerkemu.UserAcmeMember)
+	data := s.emu.Data()
+	var users []string
+	for _, m := range data.Memberships {
+		if m.OrganizationID == clerkemu.OrgAcme && m.Role != clerkemu.RoleAdmin && len(users) < 1000 {
+			users = append(users, m.UserID)
+		}
+	}
+	s.emu.ResetCounters()
+	before := s.app.Cache.Stats()
+	now := time.Now().UnixMilli()
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for g := 0; g < 32; g++ {
+		wg.Go(func() {
+			for u := range work {
+				if status, body := s.deliver(t, key, delivery{body: membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, u, "org:billing", now)}, nil); status != 200 {
+					t.Errorf("%d %s", status, body)
+				}
+			}
+		})
+	}
+	for _, u := range users {
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	resp, raw := s.graphql(t, s.tokens.Admin, `{ orgUsers(filter: {roles: ["org:billing"]}) { totalCount } }`, nil)
+	var out struct{ OrgUsers struct{ TotalCount int } }
+	_ = json.Unmarshal(resp.Data, &out)
+	after := s.app.Cache.Stats()
+	patches := after.Patches - before.Patches
+	if len(users) != 1000 || out.OrgUsers.TotalCount < 1000 || after.ChangesApplied-before.ChangesApplied != 1000 {
+		t.Fatalf("%d users; %s; stats %+v", len(users), raw, after)
+	}
+	if patches >= 250 {
+		t.Fatalf("1,000 events took %d rebuilds", patches)
+	}
+	t.Logf("1,000 events, %d snapshot rebuilds", patches)
+	if n := s.emu.TotalRequests(); n != 0 {
+		t.Fatalf("%d Clerk requests", n)
+	}
+}
