@@ -28,7 +28,7 @@ type stack struct {
 
 // newStack starts an emulator with the default dataset and the server
 // against it through the real clerk-sdk-go client, both on loopback.
-func newStack(t *testing.T, x Extras, env ...string) *stack {
+func newStack(t testing.TB, x Extras, env ...string) *stack {
 	t.Helper()
 	emu, err := clerkemu.New(clerkemu.Options{})
 	if err != nil {
@@ -77,7 +77,7 @@ func (r gqlResponse) codes() []string {
 }
 
 // graphql posts a query and returns the decoded response and its raw body.
-func (s *stack) graphql(t *testing.T, token, query string, vars map[string]any) (gqlResponse, []byte) {
+func (s *stack) graphql(t testing.TB, token, query string, vars map[string]any) (gqlResponse, []byte) {
 	t.Helper()
 	resp, raw := s.send(t, token, map[string]any{"query": query, "variables": vars})
 	var out gqlResponse
@@ -88,7 +88,7 @@ func (s *stack) graphql(t *testing.T, token, query string, vars map[string]any) 
 }
 
 // send posts a GraphQL request body, with token as bearer when not empty.
-func (s *stack) send(t *testing.T, token string, request map[string]any) (*http.Response, []byte) {
+func (s *stack) send(t testing.TB, token string, request map[string]any) (*http.Response, []byte) {
 	t.Helper()
 	body, _ := json.Marshal(request)
 	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
