@@ -8,9 +8,12 @@
 //	GET    /v1/users                       (a bare JSON array)
 //	GET    /v1/users/count
 //	GET    /v1/users/{id}
+//	DELETE /v1/users/{id}                  (memberships too)
 //	PATCH  /v1/users/{id}/metadata         (deep merge; null deletes a key)
 //	GET    /v1/organizations/{id}/memberships
+//	POST   /v1/organizations/{id}/memberships
 //	PATCH  /v1/organizations/{id}/memberships/{user_id}
+//	PATCH  /v1/organizations/{id}/memberships/{user_id}/metadata
 //	DELETE /v1/organizations/{id}/memberships/{user_id}
 //	GET    /v1/organizations/{id}/invitations
 //
@@ -31,6 +34,30 @@
 // Each Emulator generates one RSA-2048 key, serves it as the JWKS and signs
 // v1 or v2 session tokens with it (SignToken, DemoTokens) that clerk-sdk-go's
 // jwt.Verify accepts.
+//
+// # Webhooks
+//
+// With a webhook configured (Options.Webhook, SetWebhook), every write, over
+// HTTP or through the Go methods (AddMember, RemoveMember, SetMemberRole,
+// SetUserPublicMetadata, UpdateUser, DeleteUser), emits Clerk's events once
+// it is committed: user.created (AddMember of a new user), user.updated,
+// user.deleted, organizationMembership.created, .updated and .deleted (one
+// per membership a user deletion removes, before user.deleted). A write that
+// changes nothing (the same role again, an empty metadata patch) emits
+// nothing. Payloads are Clerk's {"data","object":"event","type","timestamp"
+// (Unix ms),"instance_id","event_attributes"}, data being the object as the
+// Backend API serves it ({"object":"user","id","deleted":true} for
+// user.deleted). Every change advances the updated_at of the user or
+// membership it changes (a membership's deletion included), strictly, even
+// within one millisecond.
+//
+// Deliveries are made the way Svix makes them: a POST with svix-id
+// ("msg_..."), svix-timestamp (Unix seconds) and svix-signature ("v1," and
+// the base64 HMAC-SHA256 of id.timestamp.body, see SignWebhook). They are
+// synchronous: a write returns once the receiver answered or the timeout
+// (5s) passed, and the receiver may call the emulator back. A failed
+// delivery is recorded (Deliveries), never retried on its own and never
+// fails the write; Redeliver replays one like a Svix retry.
 //
 // # Faults
 //

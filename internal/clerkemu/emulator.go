@@ -26,6 +26,9 @@ type Options struct {
 	Data *Dataset
 	// Issuer is the session token issuer; "" -> DefaultIssuer.
 	Issuer string
+	// Webhook, when set, is where the emulator delivers Clerk webhooks for
+	// every write (see SetWebhookConfig); nil -> no webhooks.
+	Webhook *WebhookConfig
 }
 
 // DefaultIssuer is the session token issuer when Options.Issuer is empty.
@@ -51,12 +54,16 @@ type Emulator struct {
 
 	faults faultSet
 	counts counters
+
+	hookMu     sync.Mutex // guards hook and deliveries
+	hook       *webhookTarget
+	deliveries []Delivery
 }
 
 // New returns an emulator serving opts.Data (a copy) with a freshly
 // generated RSA-2048 signing key (about 100ms of CPU). It fails only when the
-// dataset is invalid (error wrapping ErrInvalid) or the system has no
-// randomness.
+// dataset or the webhook configuration is invalid (error wrapping
+// ErrInvalid) or the system has no randomness.
 func New(opts Options) (*Emulator, error) {
 	data := opts.Data
 	if data == nil {
@@ -72,6 +79,9 @@ func New(opts Options) (*Emulator, error) {
 		return nil, fmt.Errorf("clerkemu: generating signing key: %w", err)
 	}
 	e := &Emulator{secretKey: opts.SecretKey, issuer: opts.Issuer, key: key}
+	if err := e.SetWebhookConfig(opts.Webhook); err != nil {
+		return nil, err
+	}
 	if e.secretKey == "" {
 		e.secretKey = "sk_test_" + randomToken(40)
 	}
@@ -135,10 +145,18 @@ func (e *Emulator) HideFromUserList(userIDs ...string) {
 // RoleMember). If no user has u.ID it is created first (u.ID "" -> a new id;
 // zero timestamps -> now; the primary email defaults to the first address);
 // otherwise the existing user is used and u's other fields are ignored.
+// Webhooks: user.created for a new user, then organizationMembership.created.
 // Errors wrap ErrNotFound (unknown organization), ErrConflict (already a
 // member) or ErrInvalid (empty role, a primary email id that is not among
 // the addresses, values encoding/json cannot encode).
 func (e *Emulator) AddMember(orgID string, u User, role string) error {
+	ob := &outbox{}
+	err := e.addMember(orgID, u, role, ob)
+	e.deliver(ob)
+	return err
+}
+
+func (e *Emulator) addMember(orgID string, u User, role string, ob *outbox) error {
 	if role == "" {
 		return fmt.Errorf("%w: empty role", ErrInvalid)
 	}
@@ -176,47 +194,148 @@ func (e *Emulator) AddMember(orgID string, u User, role string) error {
 			return fmt.Errorf("%w: primary email %q is not among the user's addresses", ErrInvalid, u.PrimaryEmailAddressID)
 		}
 		ur = e.st.addUser(u)
+		ob.add(EventUserCreated, ur.json)
 	}
 	if o.byUser[ur.u.ID] != nil {
 		return fmt.Errorf("%w: %s is already a member of %s", ErrConflict, ur.u.ID, orgID)
 	}
-	e.st.addMembership(Membership{
+	mr := e.st.addMembership(Membership{
 		ID: "orgmem_2" + randomToken(26), OrganizationID: orgID, UserID: ur.u.ID, Role: role,
 		CreatedAt: now, UpdatedAt: now,
 	})
 	e.st.invalidate()
+	ob.add(EventMembershipCreated, mr.json)
 	return nil
 }
 
 // RemoveMember deletes userID's membership in orgID; the user remains.
-// Errors wrap ErrNotFound when there is no such membership.
+// Webhook: organizationMembership.deleted. Errors wrap ErrNotFound when
+// there is no such membership.
 func (e *Emulator) RemoveMember(orgID, userID string) error {
+	ob := &outbox{}
+	_, err := e.removeMember(orgID, userID, ob)
+	e.deliver(ob)
+	return err
+}
+
+// removeMember deletes a membership and returns its last encoding, with
+// updated_at set to the deletion.
+func (e *Emulator) removeMember(orgID, userID string, ob *outbox) ([]byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.st.removeMembership(orgID, userID); !ok {
-		return fmt.Errorf("%w: membership of %s in %s", ErrNotFound, userID, orgID)
+	mr, ok := e.st.removeMembership(orgID, userID, ob)
+	if !ok {
+		return nil, fmt.Errorf("%w: membership of %s in %s", ErrNotFound, userID, orgID)
 	}
 	e.st.invalidate()
-	return nil
+	return mr.json, nil
+}
+
+// SetMemberRole changes userID's role in orgID (an "org:" key such as
+// RoleAdmin; role name and permissions follow). Webhook:
+// organizationMembership.updated, unless the role is unchanged. Errors wrap
+// ErrNotFound when there is no such membership and ErrInvalid for an empty
+// role.
+func (e *Emulator) SetMemberRole(orgID, userID, role string) error {
+	if role == "" {
+		return fmt.Errorf("%w: empty role", ErrInvalid)
+	}
+	ob := &outbox{}
+	_, err := e.setMemberRole(orgID, userID, role, ob)
+	e.deliver(ob)
+	return err
+}
+
+func (e *Emulator) setMemberRole(orgID, userID, role string, ob *outbox) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	mr := e.st.membership(orgID, userID)
+	if mr == nil {
+		return nil, fmt.Errorf("%w: membership of %s in %s", ErrNotFound, userID, orgID)
+	}
+	if mr.m.Role != role {
+		mr.m.Role, mr.m.RoleName, mr.m.Permissions = role, roleName(role), RolePermissions(role)
+		e.st.touchMembership(mr)
+		ob.add(EventMembershipUpdated, mr.json)
+	}
+	return mr.json, nil
 }
 
 // SetUserPublicMetadata replaces userID's public metadata with md (a copy;
-// nil -> {}). Errors wrap ErrNotFound for an unknown user and ErrInvalid
-// for metadata encoding/json cannot encode.
+// nil -> {}). Webhook: user.updated. Errors wrap ErrNotFound for an unknown
+// user and ErrInvalid for metadata encoding/json cannot encode.
 func (e *Emulator) SetUserPublicMetadata(userID string, md map[string]any) error {
-	if _, err := json.Marshal(md); err != nil {
-		return fmt.Errorf("%w: metadata is not JSON-encodable: %v", ErrInvalid, err)
-	}
+	return e.UpdateUser(userID, func(u *User) { u.PublicMetadata = cloneMap(md) })
+}
+
+// UpdateUser changes userID's profile: update is called, under the
+// emulator's write lock (it must not call the emulator), on a copy of the
+// user, which then replaces it. The emulator sets UpdatedAt, and ids to new
+// email addresses without one; the user's memberships show the new profile.
+// Webhook: user.updated. Errors wrap ErrNotFound for an unknown user and
+// ErrInvalid when update changed the id, left a primary email id that is
+// not among the addresses, or set values encoding/json cannot encode; the
+// user is then unchanged.
+func (e *Emulator) UpdateUser(userID string, update func(u *User)) error {
+	ob := &outbox{}
+	err := e.updateUser(userID, update, ob)
+	e.deliver(ob)
+	return err
+}
+
+func (e *Emulator) updateUser(userID string, update func(u *User), ob *outbox) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ur := e.st.users[userID]
 	if ur == nil {
 		return fmt.Errorf("%w: user %s", ErrNotFound, userID)
 	}
-	ur.u.PublicMetadata = cloneMap(md)
-	ur.u.UpdatedAt = time.Now().UnixMilli()
-	e.st.reencodeUser(ur)
+	u := ur.u.clone()
+	update(&u)
+	switch _, err := json.Marshal(u); {
+	case err != nil:
+		return fmt.Errorf("%w: user is not JSON-encodable: %v", ErrInvalid, err)
+	case u.ID != userID:
+		return fmt.Errorf("%w: the update changed the user id %s", ErrInvalid, userID)
+	}
+	for i := range u.EmailAddresses {
+		if u.EmailAddresses[i].ID == "" {
+			u.EmailAddresses[i].ID = "idn_2" + randomToken(26)
+		}
+	}
+	if u.PrimaryEmailAddressID != "" && u.PrimaryEmail() == "" {
+		return fmt.Errorf("%w: primary email %q is not among the user's addresses", ErrInvalid, u.PrimaryEmailAddressID)
+	}
+	e.st.replaceUser(ur, u)
+	ob.add(EventUserUpdated, ur.json)
+	return nil
+}
+
+// DeleteUser deletes userID and their memberships, as Clerk's DELETE
+// /v1/users/{id} does. Webhooks: organizationMembership.deleted for each
+// membership, then user.deleted. Errors wrap ErrNotFound for an unknown
+// user.
+func (e *Emulator) DeleteUser(userID string) error {
+	ob := &outbox{}
+	err := e.deleteUser(userID, ob)
+	e.deliver(ob)
+	return err
+}
+
+func (e *Emulator) deleteUser(userID string, ob *outbox) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ur := e.st.users[userID]
+	if ur == nil {
+		return fmt.Errorf("%w: user %s", ErrNotFound, userID)
+	}
+	for _, orgID := range slices.Clone(ur.orgs) {
+		e.st.removeMembership(orgID, userID, ob)
+	}
+	delete(e.st.users, userID)
+	e.st.userOrder = slices.DeleteFunc(e.st.userOrder, func(x *userRec) bool { return x == ur })
 	e.st.invalidate()
+	ob.add(EventUserDeleted, mustJSON(&deletedObject{Object: "user", ID: userID, Deleted: true}))
 	return nil
 }
 
@@ -314,7 +433,7 @@ func (st *state) reencodeUser(ur *userRec) {
 	ur.json = mustJSON(wireUser(u))
 }
 
-func (st *state) addMembership(m Membership) {
+func (st *state) addMembership(m Membership) *memRec {
 	or, ur := st.orgs[m.OrganizationID], st.users[m.UserID]
 	if m.RoleName == "" {
 		m.RoleName = roleName(m.Role)
@@ -327,20 +446,51 @@ func (st *state) addMembership(m Membership) {
 	or.members = append(or.members, mr)
 	or.byUser[ur.u.ID] = mr
 	ur.orgs = append(ur.orgs, or.o.ID)
+	return mr
 }
 
-func (st *state) removeMembership(orgID, userID string) (*memRec, bool) {
-	or := st.orgs[orgID]
-	if or == nil {
-		return nil, false
+// membership returns userID's membership in orgID, or nil.
+func (st *state) membership(orgID, userID string) *memRec {
+	if or := st.orgs[orgID]; or != nil {
+		return or.byUser[userID]
 	}
-	mr := or.byUser[userID]
+	return nil
+}
+
+// touchMembership advances mr's updated_at and re-encodes it after a change.
+func (st *state) touchMembership(mr *memRec) {
+	mr.m.UpdatedAt = nextStamp(mr.m.UpdatedAt)
+	mr.json = encodeMembership(mr)
+	st.invalidate()
+}
+
+// replaceUser makes u (a valid copy of ur.u) the user's data, advancing
+// updated_at and re-encoding the user and their memberships.
+func (st *state) replaceUser(ur *userRec, u User) {
+	u.UpdatedAt = nextStamp(ur.u.UpdatedAt)
+	ur.u = u
+	st.reencodeUser(ur)
+	for _, orgID := range ur.orgs {
+		mr := st.orgs[orgID].byUser[u.ID]
+		mr.json = encodeMembership(mr)
+	}
+	st.invalidate()
+}
+
+// removeMembership deletes userID's membership in orgID, stamps its
+// updated_at with the deletion and queues organizationMembership.deleted.
+func (st *state) removeMembership(orgID, userID string, ob *outbox) (*memRec, bool) {
+	mr := st.membership(orgID, userID)
 	if mr == nil {
 		return nil, false
 	}
+	or := mr.org
 	delete(or.byUser, userID)
 	or.members = slices.DeleteFunc(or.members, func(x *memRec) bool { return x == mr })
 	mr.user.orgs = slices.DeleteFunc(mr.user.orgs, func(x string) bool { return x == orgID })
+	mr.m.UpdatedAt = nextStamp(mr.m.UpdatedAt)
+	mr.json = encodeMembership(mr)
+	ob.add(EventMembershipDeleted, mr.json)
 	return mr, true
 }
 

@@ -129,6 +129,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 	auth := "Bearer " + emu.SecretKey()
 	noNames := emu.Data().Users[4].ID // index 4: no first or last name
 	midMember := emu.Data().MemberIDs(clerkemu.OrgMid, clerkemu.RoleMember)[0]
+	midOther := emu.Data().MemberIDs(clerkemu.OrgMid, clerkemu.RoleMember)[1]
 	cases := []struct {
 		name, method, path, body string
 		auth                     string // "" -> the right key; "-" -> none
@@ -178,6 +179,15 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{"invitations no inviter", "GET", "/v1/organizations/org_solo/invitations", "", "", true, 200, "", ""},
 		{"invitations bad status", "GET", "/v1/organizations/org_acme/invitations?status=bogus", "", "", false, 422, "form_param_value_invalid", "status"},
 		{"invitations unknown org", "GET", "/v1/organizations/org_nope/invitations", "", "", true, 404, "resource_not_found", ""},
+		{"membership create", "POST", "/v1/organizations/org_solo/memberships", `{"user_id":"` + clerkemu.UserNoOrg + `","role":"org:member","public_metadata":{"seat":1},"private_metadata":null}`, "", true, 200, "", ""},
+		{"membership create again", "POST", "/v1/organizations/org_solo/memberships", `{"user_id":"` + clerkemu.UserNoOrg + `","role":"org:member"}`, "", true, 400, "already_a_member_in_organization", ""},
+		{"membership create no user_id", "POST", "/v1/organizations/org_solo/memberships", `{"role":"org:member"}`, "", false, 422, "form_param_missing", "user_id"},
+		{"membership create unknown user", "POST", "/v1/organizations/org_solo/memberships", `{"user_id":"user_nope","role":"org:member"}`, "", true, 404, "resource_not_found", ""},
+		{"membership metadata", "PATCH", "/v1/organizations/org_small/memberships/" + clerkemu.UserSmallMember + "/metadata", `{"public_metadata":{"team":{"name":"blue"}},"private_metadata":{"note":null}}`, "", true, 200, "", ""},
+		{"membership metadata unknown field", "PATCH", "/v1/organizations/org_small/memberships/" + clerkemu.UserSmallMember + "/metadata", `{"role":"org:admin"}`, "", false, 422, "form_param_unknown", "role"},
+		{"membership metadata of non-member", "PATCH", "/v1/organizations/org_small/memberships/" + clerkemu.UserSoloAdmin + "/metadata", `{"public_metadata":{}}`, "", true, 404, "resource_not_found", ""},
+		{"user delete", "DELETE", "/v1/users/" + midOther, "", "", true, 200, "", ""},
+		{"user delete again", "DELETE", "/v1/users/" + midOther, "", "", true, 404, "resource_not_found", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

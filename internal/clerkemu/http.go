@@ -19,19 +19,22 @@ import (
 // The route templates the emulator serves; Fault.Endpoint and the keys of
 // Requests use them.
 const (
-	RouteJWKS              = "GET /v1/jwks"
-	RouteListUsers         = "GET /v1/users"
-	RouteCountUsers        = "GET /v1/users/count"
-	RouteGetUser           = "GET /v1/users/{id}"
-	RouteUserMetadata      = "PATCH /v1/users/{id}/metadata"
-	RouteListMemberships   = "GET /v1/organizations/{id}/memberships"
-	RouteUpdateMembership  = "PATCH /v1/organizations/{id}/memberships/{user_id}"
-	RouteDeleteMembership  = "DELETE /v1/organizations/{id}/memberships/{user_id}"
-	RouteListInvitations   = "GET /v1/organizations/{id}/invitations"
-	maxFilterValues        = 100
-	maxMetadataBytes       = 8 * 1024
-	maxRequestBodyBytes    = 64 * 1024
-	defaultLimit, maxLimit = 10, 500
+	RouteJWKS               = "GET /v1/jwks"
+	RouteListUsers          = "GET /v1/users"
+	RouteCountUsers         = "GET /v1/users/count"
+	RouteGetUser            = "GET /v1/users/{id}"
+	RouteDeleteUser         = "DELETE /v1/users/{id}"
+	RouteUserMetadata       = "PATCH /v1/users/{id}/metadata"
+	RouteListMemberships    = "GET /v1/organizations/{id}/memberships"
+	RouteCreateMembership   = "POST /v1/organizations/{id}/memberships"
+	RouteUpdateMembership   = "PATCH /v1/organizations/{id}/memberships/{user_id}"
+	RouteMembershipMetadata = "PATCH /v1/organizations/{id}/memberships/{user_id}/metadata"
+	RouteDeleteMembership   = "DELETE /v1/organizations/{id}/memberships/{user_id}"
+	RouteListInvitations    = "GET /v1/organizations/{id}/invitations"
+	maxFilterValues         = 100
+	maxMetadataBytes        = 8 * 1024
+	maxRequestBodyBytes     = 64 * 1024
+	defaultLimit, maxLimit  = 10, 500
 )
 
 func (e *Emulator) routes() http.Handler {
@@ -40,9 +43,12 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc(RouteListUsers, e.listUsers)
 	mux.HandleFunc(RouteCountUsers, e.countUsers)
 	mux.HandleFunc(RouteGetUser, e.getUser)
+	mux.HandleFunc(RouteDeleteUser, e.deleteUserHandler)
 	mux.HandleFunc(RouteUserMetadata, e.patchUserMetadata)
 	mux.HandleFunc(RouteListMemberships, e.listMemberships)
+	mux.HandleFunc(RouteCreateMembership, e.createMembership)
 	mux.HandleFunc(RouteUpdateMembership, e.updateMembership)
+	mux.HandleFunc(RouteMembershipMetadata, e.patchMembershipMetadata)
 	mux.HandleFunc(RouteDeleteMembership, e.deleteMembership)
 	mux.HandleFunc(RouteListInvitations, e.listInvitations)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -760,53 +766,81 @@ func decodeBody(r *http.Request, allowed ...string) (map[string]json.RawMessage,
 	return fields, nil
 }
 
-func (e *Emulator) patchUserMetadata(w http.ResponseWriter, r *http.Request) {
-	fields, ae := decodeBody(r, "public_metadata", "private_metadata", "unsafe_metadata")
-	if ae != nil {
-		writeError(w, r, ae)
-		return
-	}
+// metadataPatches decodes the metadata objects among fields (null -> no
+// patch), numbers kept exact.
+func metadataPatches(fields map[string]json.RawMessage) (map[string]map[string]any, *apiError) {
 	patches := map[string]map[string]any{}
 	for k, raw := range fields {
-		if string(raw) == "null" {
+		if !strings.HasSuffix(k, "_metadata") || string(raw) == "null" {
 			continue
 		}
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
 		var m map[string]any
 		if err := dec.Decode(&m); err != nil {
-			writeError(w, r, errParam("form_param_format_invalid", k, k+" must be a JSON object"))
-			return
+			return nil, errParam("form_param_format_invalid", k, k+" must be a JSON object")
 		}
 		patches[k] = m
 	}
+	return patches, nil
+}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ur := e.st.users[r.PathValue("id")]
-	if ur == nil {
-		writeError(w, r, errNotFound())
-		return
-	}
-	u := ur.u.clone()
-	for k, dst := range map[string]*map[string]any{"public_metadata": &u.PublicMetadata, "private_metadata": &u.PrivateMetadata, "unsafe_metadata": &u.UnsafeMetadata} {
+// applyPatches deep-merges patches[k] into *dsts[k] for every k in dsts,
+// refusing results larger than maxMetadataBytes.
+func applyPatches(patches map[string]map[string]any, dsts map[string]*map[string]any) *apiError {
+	for k, dst := range dsts {
 		p, ok := patches[k]
 		if !ok {
 			continue
 		}
 		*dst = deepMerge(*dst, p)
 		if b, _ := json.Marshal(*dst); len(b) > maxMetadataBytes {
-			writeError(w, r, errParam("form_param_value_invalid", k, fmt.Sprintf("%s must not exceed %d bytes", k, maxMetadataBytes)))
-			return
+			return errParam("form_param_value_invalid", k, fmt.Sprintf("%s must not exceed %d bytes", k, maxMetadataBytes))
 		}
 	}
-	if len(patches) > 0 {
-		u.UpdatedAt = time.Now().UnixMilli()
-		ur.u = u
-		e.st.reencodeUser(ur)
-		e.st.invalidate()
+	return nil
+}
+
+func (e *Emulator) patchUserMetadata(w http.ResponseWriter, r *http.Request) {
+	fields, ae := decodeBody(r, "public_metadata", "private_metadata", "unsafe_metadata")
+	if ae != nil {
+		writeError(w, r, ae)
+		return
 	}
-	writeJSON(w, http.StatusOK, ur.json)
+	patches, ae := metadataPatches(fields)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	ob := requestOutbox(r)
+	body, ae := e.mergeUserMetadata(r.PathValue("id"), patches, ob)
+	e.deliver(ob)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (e *Emulator) mergeUserMetadata(userID string, patches map[string]map[string]any, ob *outbox) ([]byte, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ur := e.st.users[userID]
+	if ur == nil {
+		return nil, errNotFound()
+	}
+	if len(patches) == 0 {
+		return ur.json, nil
+	}
+	u := ur.u.clone()
+	if ae := applyPatches(patches, map[string]*map[string]any{
+		"public_metadata": &u.PublicMetadata, "private_metadata": &u.PrivateMetadata, "unsafe_metadata": &u.UnsafeMetadata,
+	}); ae != nil {
+		return nil, ae
+	}
+	e.st.replaceUser(ur, u)
+	ob.add(EventUserUpdated, ur.json)
+	return ur.json, nil
 }
 
 // deepMerge merges patch into dst (a copy is returned): nested objects merge,
@@ -830,50 +864,152 @@ func deepMerge(dst, patch map[string]any) map[string]any {
 	return out
 }
 
+// roleParam reads a required "org:" role key from fields.
+func roleParam(fields map[string]json.RawMessage) (string, *apiError) {
+	var role string
+	if raw, ok := fields["role"]; !ok || json.Unmarshal(raw, &role) != nil || role == "" {
+		return "", errParam("form_param_missing", "role", "role must be included")
+	}
+	if !strings.HasPrefix(role, "org:") {
+		return "", errParam("form_param_value_invalid", "role", "role must be an organization role key such as org:member")
+	}
+	return role, nil
+}
+
+func (e *Emulator) createMembership(w http.ResponseWriter, r *http.Request) {
+	fields, ae := decodeBody(r, "user_id", "role", "public_metadata", "private_metadata")
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	var userID string
+	if raw, ok := fields["user_id"]; !ok || json.Unmarshal(raw, &userID) != nil || userID == "" {
+		writeError(w, r, errParam("form_param_missing", "user_id", "user_id must be included"))
+		return
+	}
+	role, ae := roleParam(fields)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	patches, ae := metadataPatches(fields)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	ob := requestOutbox(r)
+	body, ae := e.createMember(r.PathValue("id"), userID, role, patches, ob)
+	e.deliver(ob)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (e *Emulator) createMember(orgID, userID, role string, patches map[string]map[string]any, ob *outbox) ([]byte, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	or, ur := e.st.orgs[orgID], e.st.users[userID]
+	if or == nil || ur == nil {
+		return nil, errNotFound()
+	}
+	if or.byUser[userID] != nil {
+		return nil, &apiError{http.StatusBadRequest, "already_a_member_in_organization", "already a member",
+			"User is already a member of the organization.", ""}
+	}
+	now := time.Now().UnixMilli()
+	m := Membership{ID: "orgmem_2" + randomToken(26), OrganizationID: orgID, UserID: userID, Role: role, CreatedAt: now, UpdatedAt: now}
+	if ae := applyPatches(patches, map[string]*map[string]any{"public_metadata": &m.PublicMetadata, "private_metadata": &m.PrivateMetadata}); ae != nil {
+		return nil, ae
+	}
+	mr := e.st.addMembership(m)
+	e.st.invalidate()
+	ob.add(EventMembershipCreated, mr.json)
+	return mr.json, nil
+}
+
 func (e *Emulator) updateMembership(w http.ResponseWriter, r *http.Request) {
 	fields, ae := decodeBody(r, "role")
 	if ae != nil {
 		writeError(w, r, ae)
 		return
 	}
-	var role string
-	if raw, ok := fields["role"]; !ok || json.Unmarshal(raw, &role) != nil || role == "" {
-		writeError(w, r, errParam("form_param_missing", "role", "role must be included"))
+	role, ae := roleParam(fields)
+	if ae != nil {
+		writeError(w, r, ae)
 		return
 	}
-	if !strings.HasPrefix(role, "org:") {
-		writeError(w, r, errParam("form_param_value_invalid", "role", "role must be an organization role key such as org:member"))
-		return
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	or := e.st.orgs[r.PathValue("id")]
-	var mr *memRec
-	if or != nil {
-		mr = or.byUser[r.PathValue("user_id")]
-	}
-	if mr == nil {
+	ob := requestOutbox(r)
+	body, err := e.setMemberRole(r.PathValue("id"), r.PathValue("user_id"), role, ob)
+	e.deliver(ob)
+	if err != nil {
 		writeError(w, r, errNotFound())
 		return
 	}
-	if mr.m.Role != role {
-		mr.m.Role, mr.m.RoleName, mr.m.Permissions = role, roleName(role), RolePermissions(role)
-		mr.m.UpdatedAt = time.Now().UnixMilli()
-		mr.json = encodeMembership(mr)
-		e.st.invalidate()
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (e *Emulator) patchMembershipMetadata(w http.ResponseWriter, r *http.Request) {
+	fields, ae := decodeBody(r, "public_metadata", "private_metadata")
+	if ae != nil {
+		writeError(w, r, ae)
+		return
 	}
-	writeJSON(w, http.StatusOK, mr.json)
+	patches, ae := metadataPatches(fields)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	ob := requestOutbox(r)
+	body, ae := e.mergeMembershipMetadata(r.PathValue("id"), r.PathValue("user_id"), patches, ob)
+	e.deliver(ob)
+	if ae != nil {
+		writeError(w, r, ae)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (e *Emulator) mergeMembershipMetadata(orgID, userID string, patches map[string]map[string]any, ob *outbox) ([]byte, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	mr := e.st.membership(orgID, userID)
+	if mr == nil {
+		return nil, errNotFound()
+	}
+	if len(patches) == 0 {
+		return mr.json, nil
+	}
+	m := mr.m.clone()
+	if ae := applyPatches(patches, map[string]*map[string]any{"public_metadata": &m.PublicMetadata, "private_metadata": &m.PrivateMetadata}); ae != nil {
+		return nil, ae
+	}
+	mr.m = m
+	e.st.touchMembership(mr)
+	ob.add(EventMembershipUpdated, mr.json)
+	return mr.json, nil
 }
 
 func (e *Emulator) deleteMembership(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	mr, ok := e.st.removeMembership(r.PathValue("id"), r.PathValue("user_id"))
-	if !ok {
+	ob := requestOutbox(r)
+	body, err := e.removeMember(r.PathValue("id"), r.PathValue("user_id"), ob)
+	e.deliver(ob)
+	if err != nil {
 		writeError(w, r, errNotFound())
 		return
 	}
-	e.st.invalidate()
-	writeJSON(w, http.StatusOK, mr.json)
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (e *Emulator) deleteUserHandler(w http.ResponseWriter, r *http.Request) {
+	ob := requestOutbox(r)
+	id := r.PathValue("id")
+	err := e.deleteUser(id, ob)
+	e.deliver(ob)
+	if err != nil {
+		writeError(w, r, errNotFound())
+		return
+	}
+	writeJSON(w, http.StatusOK, mustJSON(&deletedObject{Object: "user", ID: id, Deleted: true}))
 }

@@ -163,6 +163,18 @@ func TestSDKWrites(t *testing.T) {
 	if got := emu.Data().User(clerkemu.UserAcmeViewer).PublicMetadata["department"]; got != "Legal" {
 		t.Errorf("Data() sees department %v", got)
 	}
+
+	m, err = mc.Create(ctx, &organizationmembership.CreateParams{OrganizationID: clerkemu.OrgSolo, UserID: clerk.String(clerkemu.UserNoOrg), Role: clerk.String(clerkemu.RoleMember)})
+	if err != nil || m.Role != clerkemu.RoleMember || m.Organization.ID != clerkemu.OrgSolo || m.PublicUserData.UserID != clerkemu.UserNoOrg {
+		t.Fatalf("create: %+v %v", m, err)
+	}
+	del, err := uc.Delete(ctx, clerkemu.UserNoOrg)
+	if err != nil || !del.Deleted || del.ID != clerkemu.UserNoOrg || del.Object != "user" {
+		t.Fatalf("delete user: %+v %v", del, err)
+	}
+	if _, err := uc.Get(ctx, clerkemu.UserNoOrg); err == nil || len(emu.Data().MemberIDs(clerkemu.OrgSolo, "")) != 1 {
+		t.Errorf("deleted user still served (%v) or still a member", err)
+	}
 }
 
 func TestSDKVerifiesTokens(t *testing.T) {
