@@ -421,3 +421,43 @@ func TestDemoServesLoopbackHostsOnly(t *testing.T) {
 	}
 	_ = d.stop()
 }
+
+// TestDemoChangesInTheEmulatorReachGraphQL runs the banner's own example: a
+// role changed through the emulator's Backend API shows in the next query,
+// carried by a signed webhook.
+func TestDemoChangesInTheEmulatorReachGraphQL(t *testing.T) {
+	d := startDemo(t)
+	m := regexp.MustCompile(`curl -s -X PATCH (\S+) \\\n\s+-H 'Authorization: Bearer (\S+)' -H 'Content-Type: application/json' -d '(\{[^']*\})'`).FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("no emulator example in the banner:\n%s", d.out.String())
+	}
+	req, _ := http.NewRequest(http.MethodPatch, m[1], strings.NewReader(m[3]))
+	req.Header.Set("Authorization", "Bearer "+m[2])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PATCH %s: %d", m[1], resp.StatusCode)
+	}
+	out, raw := d.graphql(t, d.tokens.Admin, `{ orgUser(id: "user_acme_member") { role } }`, nil)
+	if len(out.Errors) > 0 || !strings.Contains(string(out.Data), `"org:billing"`) {
+		t.Fatalf("%s", raw)
+	}
+	_ = d.stop()
+}
+
+func TestClerkEmulatorWebhookFlagErrorsNameTheFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"-addr", "127.0.0.1:0", "-webhook-secret", "whsec_AAAA"},
+		{"-addr", "127.0.0.1:0", "-webhook-url", "http://127.0.0.1:1/webhooks/clerk", "-webhook-secret", "not-a-secret"},
+		{"-addr", "127.0.0.1:0", "-webhook-url", "ftp://x", "-webhook-secret", "whsec_AAAA"},
+	} {
+		err := runEmulator(t.Context(), args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-webhook") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}

@@ -371,9 +371,10 @@ func truncateHost(h string) string {
 // demoTokenTTL is how long the demo banner's tokens stay valid.
 const demoTokenTTL = 7 * 24 * time.Hour
 
-// startEmulator serves a Clerk emulator on a loopback listener.
-func startEmulator(addr, dataFile string) (*clerkemu.Emulator, *http.Server, string, error) {
-	opts := clerkemu.Options{}
+// startEmulator serves a Clerk emulator on a loopback listener, sending
+// webhooks as wh says (nil: none).
+func startEmulator(addr, dataFile string, wh *clerkemu.WebhookConfig) (*clerkemu.Emulator, *http.Server, string, error) {
+	opts := clerkemu.Options{Webhook: wh}
 	if dataFile != "" {
 		f, err := os.Open(dataFile)
 		if err != nil {
@@ -424,9 +425,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	var x Extras
+	var emu *clerkemu.Emulator
+	var webhookSecret string
 	if cfg.Demo {
-		emu, emuSrv, apiURL, err := startEmulator("127.0.0.1:0", cfg.DemoData)
-		if err != nil {
+		var emuSrv *http.Server
+		var apiURL string
+		if emu, emuSrv, apiURL, err = startEmulator("127.0.0.1:0", cfg.DemoData, nil); err != nil {
 			return err
 		}
 		defer emuSrv.Close()
@@ -436,6 +440,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return err
 		}
 		x.DemoTokens = &tokens
+		// The emulator's writes reach the server as signed webhooks.
+		if webhookSecret, err = clerkemu.GenerateWebhookSecret(); err != nil {
+			return err
+		}
+		if cfg.WebhookSecrets, err = webhook.ParseSecrets(webhookSecret); err != nil {
+			return err
+		}
 	}
 	app, err := NewApp(cfg, x, logger)
 	if err != nil {
@@ -459,9 +470,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	base := "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	base := "http://localhost:" + port
+	if emu != nil {
+		if err := emu.SetWebhook("http://127.0.0.1:"+port+WebhookPath, webhookSecret); err != nil {
+			return err
+		}
+	}
 	if x.DemoTokens != nil {
-		printDemoBanner(out, base, cfg.APIURL, *x.DemoTokens)
+		printDemoBanner(out, base, cfg.APIURL, emu.SecretKey(), *x.DemoTokens)
 	} else {
 		fmt.Fprintf(out, "orgusers listening on %s (GraphQL at %s/graphql)\n", base, base)
 	}
@@ -478,7 +495,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	return srv.Shutdown(shutdownCtx)
 }
 
-func printDemoBanner(out io.Writer, base, apiURL string, t clerkemu.DemoTokens) {
+func printDemoBanner(out io.Writer, base, apiURL, secretKey string, t clerkemu.DemoTokens) {
 	fmt.Fprintf(out, `orgusers demo mode: serving against a local Clerk emulator (generated data, no Clerk account).
 
   GraphiQL        %[1]s/            (opens with the admin token filled in)
@@ -496,7 +513,14 @@ Try:
   export ADMIN=%[3]s
   curl -s %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
     -d '{"query":"{ orgUsers(first: 3) { totalCount nodes { email role publicMetadata } } }"}'
-`, base, apiURL, t.Admin, t.Member, t.NoOrg)
+
+Change a member in "Clerk" (the emulator, secret key %[6]s): its signed
+webhook reaches this server before curl returns, and the next query shows it:
+  curl -s -X PATCH %[2]s/organizations/org_acme/memberships/user_acme_member \
+    -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' -d '{"role":"org:billing"}'
+  curl -s %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+    -d '{"query":"{ orgUser(id: \"user_acme_member\") { email role } }"}'
+`, base, apiURL, t.Admin, t.Member, t.NoOrg, secretKey)
 }
 
 // runEmulator runs the Clerk emulator alone until ctx is done.
@@ -509,6 +533,8 @@ func runEmulator(ctx context.Context, args []string, out io.Writer) error {
 	failRate := fs.Float64("fail-rate", 1, "fault: fraction of requests -fail-status affects, 0 < rate <= 1")
 	failEndpoint := fs.String("fail-endpoint", "", `fault: limit -fail-status to one route, e.g. "GET /v1/users" (default every route)`)
 	retryAfter := fs.Duration("retry-after", 0, "fault: Retry-After sent with -fail-status 429 or 503, e.g. 2s")
+	webhookURL := fs.String("webhook-url", "", "send each write's Clerk webhook, signed as Svix does, to this URL, e.g. http://127.0.0.1:8080/webhooks/clerk")
+	webhookSecret := fs.String("webhook-secret", "", "with -webhook-url: the whsec_ signing secret (default: a fresh one, printed)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -519,11 +545,32 @@ func runEmulator(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	emu, srv, apiURL, err := startEmulator(*addr, *data)
+	var wh *clerkemu.WebhookConfig
+	switch {
+	case *webhookURL != "":
+		secret := *webhookSecret
+		if secret == "" {
+			if secret, err = clerkemu.GenerateWebhookSecret(); err != nil {
+				return err
+			}
+		}
+		wh = &clerkemu.WebhookConfig{URL: *webhookURL, Secret: secret, OnDelivery: func(d clerkemu.Delivery) {
+			fmt.Fprintf(out, "webhook %s %s -> %d %s\n", d.Type, d.ID, d.Status, d.Err)
+		}}
+	case *webhookSecret != "":
+		return errors.New("-webhook-secret needs -webhook-url")
+	}
+	emu, srv, apiURL, err := startEmulator(*addr, *data, wh)
 	if err != nil {
+		if wh != nil && errors.Is(err, clerkemu.ErrInvalid) && strings.Contains(err.Error(), "webhook") {
+			return fmt.Errorf("-webhook-url or -webhook-secret: %w", err)
+		}
 		return err
 	}
 	emu.SetFaults(faults...)
+	if wh != nil {
+		fmt.Fprintf(out, "Webhooks to %s\n  CLERK_WEBHOOK_SIGNING_SECRET=%s\n", wh.URL, wh.Secret)
+	}
 	tokens, err := emu.DemoTokens(demoTokenTTL)
 	if err != nil {
 		return err

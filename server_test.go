@@ -21,6 +21,7 @@ import (
 // stack is the real server, on loopback, wired to a Clerk emulator on loopback.
 type stack struct {
 	emu    *clerkemu.Emulator
+	emuURL string // the emulator's base URL, without /v1
 	app    *App
 	url    string
 	tokens clerkemu.DemoTokens
@@ -55,7 +56,7 @@ func newStack(t testing.TB, x Extras, env ...string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{emu: emu, app: app, url: srv.URL, tokens: tokens}
+	return &stack{emu: emu, emuURL: upstream.URL, app: app, url: srv.URL, tokens: tokens}
 }
 
 type gqlResponse struct {

@@ -266,3 +266,115 @@ func BenchmarkWebhookToQuery(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// newWebhookStack is newStack with the emulator delivering its writes'
+// webhooks, signed, to the server.
+func newWebhookStack(t testing.TB) *stack {
+	t.Helper()
+	secret, _ := newWebhookSecret(t)
+	s := newStack(t, Extras{}, "CLERK_WEBHOOK_SIGNING_SECRET", secret)
+	if err := s.emu.SetWebhook(s.url+WebhookPath, secret); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// member returns userID's member as orgUser answers it, or nil.
+func (s *stack) member(t testing.TB, userID string) map[string]any {
+	t.Helper()
+	resp, raw := s.graphql(t, s.tokens.Admin, `query($id: ID!) { orgUser(id: $id) { id email firstName role publicMetadata membershipMetadata } }`, map[string]any{"id": userID})
+	var out struct{ OrgUser map[string]any }
+	if err := json.Unmarshal(resp.Data, &out); err != nil || len(resp.Errors) > 0 {
+		t.Fatalf("%s", raw)
+	}
+	return out.OrgUser
+}
+
+// TestEmulatorWritesReachTheNextQuery: each kind of change made in "Clerk"
+// (the emulator's Backend API, through the real SDK's routes) arrives as a
+// signed delivery and shows in the very next query, with no Clerk request
+// but the one user fetch an addition needs.
+func TestEmulatorWritesReachTheNextQuery(t *testing.T) {
+	s := newWebhookStack(t)
+	if m := s.member(t, clerkemu.UserAcmeMember); m["role"] != "org:member" {
+		t.Fatalf("%v", m)
+	}
+	api := func(method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, strings.TrimSuffix(s.emuURL, "/")+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.emu.SecretKey())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	s.emu.ResetCounters()
+	reads := func() int64 { // Clerk requests of our server: every emulator request but the test's own writes
+		r := s.emu.Requests()
+		return r["GET /v1/users"] + r["GET /v1/organizations/{id}/memberships"] + r["GET /v1/users/{id}"]
+	}
+
+	api(http.MethodPatch, "/v1/organizations/org_acme/memberships/user_acme_member", `{"role":"org:billing"}`)
+	if m := s.member(t, clerkemu.UserAcmeMember); m["role"] != "org:billing" {
+		t.Fatalf("role change: %v", m)
+	}
+	api(http.MethodPatch, "/v1/organizations/org_acme/memberships/user_acme_member/metadata", `{"public_metadata":{"desk":"B7"}}`)
+	if m := s.member(t, clerkemu.UserAcmeMember); !strings.Contains(fmt.Sprint(m["membershipMetadata"]), "B7") {
+		t.Fatalf("membership metadata: %v", m)
+	}
+	api(http.MethodPatch, "/v1/users/user_acme_member/metadata", `{"public_metadata":{"department":"Legal"}}`)
+	if m := s.member(t, clerkemu.UserAcmeMember); !strings.Contains(fmt.Sprint(m["publicMetadata"]), "Legal") {
+		t.Fatalf("user metadata: %v", m)
+	}
+	if err := s.emu.UpdateUser(clerkemu.UserAcmeMember, func(u *clerkemu.User) { name := "Renamed"; u.FirstName = &name }); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.member(t, clerkemu.UserAcmeMember); m["firstName"] != "Renamed" {
+		t.Fatalf("profile: %v", m)
+	}
+	api(http.MethodDelete, "/v1/organizations/org_acme/memberships/user_acme_viewer", "")
+	if m := s.member(t, clerkemu.UserAcmeViewer); m != nil {
+		t.Fatalf("removed, still there: %v", m)
+	}
+	if n := reads(); n != 0 {
+		t.Fatalf("changes cost %d Clerk requests: %v", n, s.emu.Requests())
+	}
+	// An addition: the membership event lacks the profile, fetched once.
+	api(http.MethodPost, "/v1/organizations/org_acme/memberships", `{"user_id":"user_no_org","role":"org:member"}`)
+	m := s.member(t, clerkemu.UserNoOrg)
+	if m == nil || m["role"] != "org:member" || m["email"] == nil {
+		t.Fatalf("added: %v", m)
+	}
+	if r := s.emu.Requests(); reads() != 1 || r["GET /v1/users/{id}"] != 1 {
+		t.Fatalf("an addition cost %v", r)
+	}
+
+	// A redelivered event (a Svix retry) is acknowledged, not applied again.
+	ds := s.emu.Deliveries()
+	var roleChange string
+	for _, d := range ds {
+		if d.Type == clerkemu.EventMembershipUpdated && strings.Contains(string(d.Body), `"org:billing"`) {
+			roleChange = d.ID
+		}
+	}
+	api(http.MethodPatch, "/v1/organizations/org_acme/memberships/user_acme_member", `{"role":"org:viewer"}`)
+	before := s.app.Cache.Stats()
+	d, err := s.emu.Redeliver(roleChange)
+	if err != nil || d.Status != 200 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if m := s.member(t, clerkemu.UserAcmeMember); m["role"] != "org:viewer" || s.app.Cache.Stats().Patches != before.Patches {
+		t.Fatalf("a redelivery was applied: %v", m)
+	}
+	for _, d := range s.emu.Deliveries() {
+		if d.Status != 200 {
+			t.Fatalf("delivery %+v", d)
+		}
+	}
+}
