@@ -378,3 +378,25 @@ func TestEmulatorWritesReachTheNextQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookThatCannotBeAppliedReloads: a verified event for org_acme whose
+// payload lacks what a patch needs is acknowledged, and the next read
+// reloads org_acme from Clerk instead of answering from a snapshot that may
+// be wrong.
+func TestWebhookThatCannotBeAppliedReloads(t *testing.T) {
+	secret, key := newWebhookSecret(t)
+	s := newStack(t, Extras{}, "CLERK_WEBHOOK_SIGNING_SECRET", secret)
+	s.role(t, clerkemu.UserAcmeMember)
+	s.emu.ResetCounters()
+	body := bytes.Replace(membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, clerkemu.UserAcmeMember, "org:admin", time.Now().UnixMilli()),
+		[]byte(`"user_id":"user_acme_member"`), []byte(`"user_id":7`), 1)
+	if status, resp := s.deliver(t, key, delivery{body: body}, nil); status != 200 {
+		t.Fatalf("%d %s", status, resp)
+	}
+	if got := s.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+		t.Fatalf("role %q", got)
+	}
+	if r := s.emu.Requests(); r["GET /v1/organizations/{id}/memberships"] == 0 {
+		t.Fatalf("org_acme was not reloaded: %v", r)
+	}
+}

@@ -133,7 +133,10 @@ func (c *Cache) applyBatch(orgID string, changes []directory.Change) {
 			}
 			continue
 		}
-		if res.Dropped {
+		if res.Dropped || res.Reload {
+			if res.Reload {
+				c.log.WarnContext(ctx, "cache: a change could not be applied exactly; reloading", "org_id", orgID)
+			}
 			c.Invalidate(orgID)
 			return
 		}

@@ -18,6 +18,9 @@ type ApplyResult struct {
 	NeedProfile []string
 	// Dropped reports a ChangeOrgDropped for this organization.
 	Dropped bool
+	// Reload reports a ChangeReload for this organization (or a user it
+	// holds): the snapshot can no longer be trusted to match Clerk.
+	Reload bool
 }
 
 // forever marks a user who was deleted: no later change brings them back.
@@ -55,6 +58,10 @@ func (s *Snapshot) Apply(changes []Change) (*Snapshot, ApplyResult) {
 		switch c.Kind {
 		case ChangeOrgDropped:
 			res.Dropped = true
+		case ChangeReload:
+			if c.OrgID != "" || has {
+				res.Reload = true
+			}
 		case ChangeMemberUpserted:
 			switch {
 			case m != nil && older(c.UpdatedAt, m.MembershipUpdatedAt):

@@ -22,6 +22,11 @@ const (
 	ChangeUserDeleted
 	// ChangeOrgDropped: OrgID is gone.
 	ChangeOrgDropped
+	// ChangeReload: a change to OrgID (or, without one, to every
+	// organization holding UserID) that cannot be applied exactly, such as
+	// an event whose payload lacks what a patch needs: the snapshot is
+	// dropped so that the next read reloads it.
+	ChangeReload
 )
 
 func (k ChangeKind) String() string {
@@ -36,6 +41,8 @@ func (k ChangeKind) String() string {
 		return "user deleted"
 	case ChangeOrgDropped:
 		return "organization dropped"
+	case ChangeReload:
+		return "reload"
 	}
 	return "unknown change"
 }

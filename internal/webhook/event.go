@@ -28,6 +28,9 @@ type Event struct {
 	// empty for event types that change nothing this service holds
 	// (user.created, organizationInvitation.accepted, every other type).
 	Changes []directory.Change
+	// Reason, when set, says why Changes is a ChangeReload rather than the
+	// event's own change: what the payload lacked. The handler logs it.
+	Reason string
 }
 
 // Decode decodes the JSON body of a verified Clerk webhook delivery into
@@ -37,10 +40,13 @@ type Event struct {
 // "{}"); private and unsafe metadata are never read.
 //
 // Unknown event types are not an error: they decode to an Event with no
-// changes. Errors (*Error, naming what is wrong without echoing the body):
-// the body is not a JSON object or has no type; a handled type lacks data,
-// has a field of the wrong type, or lacks the organization or user id it
-// needs.
+// changes. A handled type whose data names its organization (membership
+// events) or user (user events) but cannot be decoded exactly (a field of
+// the wrong type, no user id) decodes to a ChangeReload of that
+// organization or user, with Reason saying why. Errors (*Error, naming what
+// is wrong without echoing the body): the body is not a JSON object or has
+// no type; a handled type lacks data, or names neither organization nor
+// user.
 func Decode(body []byte) (Event, error) {
 	var env struct {
 		Type string          `json:"type"`
@@ -70,10 +76,42 @@ func Decode(body []byte) (Event, error) {
 		return ev, nil
 	}
 	if err != nil {
+		// A verified event of a handled type that names its organization or
+		// user, but cannot be applied exactly: that snapshot reloads.
+		if reload, ok := reloadOf(env.Type, env.Data); ok {
+			ev.Changes, ev.Reason = []directory.Change{reload}, err.Error()
+			return ev, nil
+		}
 		return Event{}, err
 	}
 	ev.Changes = []directory.Change{change}
 	return ev, nil
+}
+
+// reloadOf returns a ChangeReload for the organization (membership events)
+// or the user (user events) that data names, if it names one.
+func reloadOf(typ string, data json.RawMessage) (directory.Change, bool) {
+	var ids struct {
+		ID           json.RawMessage `json:"id"`
+		Organization *struct {
+			ID string `json:"id"`
+		} `json:"organization"`
+	}
+	if json.Unmarshal(data, &ids) != nil {
+		return directory.Change{}, false
+	}
+	switch typ {
+	case TypeMembershipCreated, TypeMembershipUpdated, TypeMembershipDeleted:
+		if ids.Organization != nil && ids.Organization.ID != "" {
+			return directory.Change{Kind: directory.ChangeReload, OrgID: ids.Organization.ID}, true
+		}
+	case TypeUserUpdated, TypeUserDeleted:
+		var id string
+		if json.Unmarshal(ids.ID, &id) == nil && id != "" {
+			return directory.Change{Kind: directory.ChangeReload, UserID: id}, true
+		}
+	}
+	return directory.Change{}, false
 }
 
 // membershipData is the part of Clerk's OrganizationMembership this

@@ -100,6 +100,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
+	if ev.Reason != "" {
+		h.log.WarnContext(r.Context(), "webhook event cannot be applied exactly; its snapshots reload",
+			"svix_id", truncate(id), "event_type", ev.Type, "reason", ev.Reason)
+	}
 	if len(ev.Changes) == 0 {
 		writeJSON(w, http.StatusOK, okBody{OK: true, Ignored: true})
 		return
