@@ -26,6 +26,9 @@ type Error struct {
 	Message string
 	// Cause is internal detail (upstream bodies, trace ids); never shown to clients.
 	Cause error
+	// Details are client-safe facts about the error that transports add to
+	// it (GraphQL: extensions), such as COUNT_MISMATCH's "matched".
+	Details map[string]any
 }
 
 // Error implements error. It includes the cause, so it is for logs only;
