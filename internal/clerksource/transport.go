@@ -142,7 +142,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // roundTrip runs the attempts of one call.
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	retryable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
+	resendable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	for attempt := 1; ; attempt++ {
 		release, err := t.admit(ctx)
 		if err != nil {
@@ -158,7 +158,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, ctx.Err()
 		}
-		if !retryable || attempt >= t.maxAttempts || !shouldRetry(resp, err) {
+		if !resendable || attempt >= t.maxAttempts || !shouldRetryRequest(req.Method, resp, err) {
 			return resp, err
 		}
 		wait := t.backoff(attempt)
@@ -279,6 +279,16 @@ func idempotent(method string) bool {
 // opposed to refusing a bad request).
 func failedStatus(code int) bool {
 	return code == http.StatusTooManyRequests || code >= 500
+}
+
+// shouldRetryRequest reports whether an attempt may be repeated: an
+// idempotent request after any failure, any other (a PATCH, a POST) only
+// after a 429, which Clerk answers before doing anything.
+func shouldRetryRequest(method string, resp *http.Response, err error) bool {
+	if idempotent(method) {
+		return shouldRetry(resp, err)
+	}
+	return err == nil && resp.StatusCode == http.StatusTooManyRequests
 }
 
 func shouldRetry(resp *http.Response, err error) bool {

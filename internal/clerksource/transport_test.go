@@ -147,7 +147,9 @@ func TestTransportRetries(t *testing.T) {
 		{"404 not retried", http.MethodGet, []reply{{404, ""}}, 404, 1, nil},
 		{"422 not retried", http.MethodGet, []reply{{422, ""}}, 422, 1, nil},
 		{"POST not retried", http.MethodPost, []reply{{503, ""}, {200, ""}}, 503, 1, nil},
-		{"PATCH not retried", http.MethodPatch, []reply{{429, "1"}, {200, ""}}, 429, 1, nil},
+		{"PATCH not retried after a 503", http.MethodPatch, []reply{{503, ""}, {200, ""}}, 503, 1, nil},
+		{"PATCH retried after a 429, which Clerk answers before doing anything", http.MethodPatch, []reply{{429, "1"}, {200, ""}}, 200, 2, []time.Duration{time.Second}},
+		{"POST retried after a 429", http.MethodPost, []reply{{429, "2"}, {201, ""}}, 201, 2, []time.Duration{2 * time.Second}},
 		{"DELETE retried", http.MethodDelete, []reply{{502, ""}, {200, ""}}, 200, 2, nil},
 	}
 	for _, tc := range tests {
