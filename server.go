@@ -289,8 +289,9 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		Profiles: repo,
 	})
 	svc := &directory.Service{Source: snapshots}
+	bulk := &directory.Bulk{Source: snapshots, Writer: repo, Sink: snapshots, Logger: logger}
 
-	gopts := graph.Options{Directory: svc, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
+	gopts := graph.Options{Directory: svc, Bulk: bulk, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}

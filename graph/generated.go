@@ -32,6 +32,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	BulkItem() BulkItemResolver
+	Mutation() MutationResolver
 	Query() QueryResolver
 	OrgUserFilter() OrgUserFilterResolver
 }
@@ -41,6 +43,30 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	BulkItem struct {
+		Code    func(childComplexity int) int
+		Email   func(childComplexity int) int
+		Message func(childComplexity int) int
+		Status  func(childComplexity int) int
+		UserID  func(childComplexity int) int
+	}
+
+	BulkResult struct {
+		DryRun    func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		Items     func(childComplexity int) int
+		Matched   func(childComplexity int) int
+		Skipped   func(childComplexity int) int
+		Succeeded func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+	}
+
+	Mutation struct {
+		RemoveOrgMembers        func(childComplexity int, input model.RemoveOrgMembersInput) int
+		UpdateOrgMemberMetadata func(childComplexity int, input model.UpdateOrgMemberMetadataInput) int
+		UpdateOrgMemberRoles    func(childComplexity int, input model.UpdateOrgMemberRolesInput) int
+	}
+
 	OrgUser struct {
 		Banned             func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
@@ -97,6 +123,15 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type BulkItemResolver interface {
+	Code(ctx context.Context, obj *directory.BulkItem) (*string, error)
+	Message(ctx context.Context, obj *directory.BulkItem) (*string, error)
+}
+type MutationResolver interface {
+	UpdateOrgMemberRoles(ctx context.Context, input model.UpdateOrgMemberRolesInput) (*directory.BulkResult, error)
+	UpdateOrgMemberMetadata(ctx context.Context, input model.UpdateOrgMemberMetadataInput) (*directory.BulkResult, error)
+	RemoveOrgMembers(ctx context.Context, input model.RemoveOrgMembersInput) (*directory.BulkResult, error)
+}
 type QueryResolver interface {
 	OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) (*model.OrgUserConnection, error)
 	OrgUser(ctx context.Context, id string) (*directory.Member, error)
@@ -124,6 +159,114 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "BulkItem.code":
+		if e.ComplexityRoot.BulkItem.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkItem.Code(childComplexity), true
+	case "BulkItem.email":
+		if e.ComplexityRoot.BulkItem.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkItem.Email(childComplexity), true
+	case "BulkItem.message":
+		if e.ComplexityRoot.BulkItem.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkItem.Message(childComplexity), true
+	case "BulkItem.status":
+		if e.ComplexityRoot.BulkItem.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkItem.Status(childComplexity), true
+	case "BulkItem.userId":
+		if e.ComplexityRoot.BulkItem.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkItem.UserID(childComplexity), true
+
+	case "BulkResult.dryRun":
+		if e.ComplexityRoot.BulkResult.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkResult.DryRun(childComplexity), true
+	case "BulkResult.failed":
+		if e.ComplexityRoot.BulkResult.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkResult.Failed(childComplexity), true
+	case "BulkResult.items":
+		if e.ComplexityRoot.BulkResult.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkResult.Items(childComplexity), true
+	case "BulkResult.matched":
+		if e.ComplexityRoot.BulkResult.Matched == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkResult.Matched(childComplexity), true
+	case "BulkResult.skipped":
+		if e.ComplexityRoot.BulkResult.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkResult.Skipped(childComplexity), true
+	case "BulkResult.succeeded":
+		if e.ComplexityRoot.BulkResult.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkResult.Succeeded(childComplexity), true
+	case "BulkResult.unchanged":
+		if e.ComplexityRoot.BulkResult.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkResult.Unchanged(childComplexity), true
+
+	case "Mutation.removeOrgMembers":
+		if e.ComplexityRoot.Mutation.RemoveOrgMembers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeOrgMembers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveOrgMembers(childComplexity, args["input"].(model.RemoveOrgMembersInput)), true
+	case "Mutation.updateOrgMemberMetadata":
+		if e.ComplexityRoot.Mutation.UpdateOrgMemberMetadata == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateOrgMemberMetadata_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateOrgMemberMetadata(childComplexity, args["input"].(model.UpdateOrgMemberMetadataInput)), true
+	case "Mutation.updateOrgMemberRoles":
+		if e.ComplexityRoot.Mutation.UpdateOrgMemberRoles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateOrgMemberRoles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateOrgMemberRoles(childComplexity, args["input"].(model.UpdateOrgMemberRolesInput)), true
 
 	case "OrgUser.banned":
 		if e.ComplexityRoot.OrgUser.Banned == nil {
@@ -348,9 +491,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("BulkTarget", ec.unmarshalInputBulkTarget),
 			graphql.NewInputUnmarshaler("MetadataCondition", ec.unmarshalInputMetadataCondition),
 			graphql.NewInputUnmarshaler("OrgUserFilter", ec.unmarshalInputOrgUserFilter),
 			graphql.NewInputUnmarshaler("OrgUserOrder", ec.unmarshalInputOrgUserOrder),
+			graphql.NewInputUnmarshaler("RemoveOrgMembersInput", ec.unmarshalInputRemoveOrgMembersInput),
+			graphql.NewInputUnmarshaler("UpdateOrgMemberMetadataInput", ec.unmarshalInputUpdateOrgMemberMetadataInput),
+			graphql.NewInputUnmarshaler("UpdateOrgMemberRolesInput", ec.unmarshalInputUpdateOrgMemberRolesInput),
 		)
 	}
 	first := true
@@ -385,6 +532,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -576,6 +738,92 @@ input MetadataCondition {
   includes: JSON
   contains: String
 }
+
+"""
+Bulk operations on the members of the caller's active organization. Each
+selects its members with a BulkTarget, answers one BulkItem per member, and
+never fails as a whole for one member's sake: a member Clerk refuses is
+that member's FAILED item. Errors of the whole call, before any write, are
+field errors with extensions.code: COUNT_MISMATCH (extensions.matched holds
+the count the filter matches now), TOO_MANY_TARGETS (over 1,000),
+BAD_USER_INPUT (both or neither target, no expectedCount with a filter, a
+role the instance does not define). dryRun answers exactly what would
+happen and writes nothing. A member already as asked is UNCHANGED and
+costs no write, so sending the same mutation twice is safe. An operation
+that would leave the organization without an org:admin fails those
+members with LAST_ADMIN and does the rest. Each write shows in the next
+query at once. Requires org:admin.
+"""
+type Mutation {
+  "Give each targeted member the organization role ` + "`" + `role` + "`" + ` (a role key such as org:billing)."
+  updateOrgMemberRoles(input: UpdateOrgMemberRolesInput!): BulkResult! @hasOrgRole(role: "org:admin")
+  "Merge ` + "`" + `patch` + "`" + ` into each targeted membership's public metadata: objects merge key by key, null deletes a key."
+  updateOrgMemberMetadata(input: UpdateOrgMemberMetadataInput!): BulkResult! @hasOrgRole(role: "org:admin")
+  "Remove each targeted member from the organization (a user who is not a member is UNCHANGED)."
+  removeOrgMembers(input: RemoveOrgMembersInput!): BulkResult! @hasOrgRole(role: "org:admin")
+}
+
+"""
+The members a bulk operation acts on: exactly one of ` + "`" + `userIds` + "`" + ` and ` + "`" + `filter` + "`" + `.
+With a filter, ` + "`" + `expectedCount` + "`" + ` is required: the totalCount you previewed
+with orgUsers(filter:). If the filter now matches another number, nothing is
+done (COUNT_MISMATCH).
+"""
+input BulkTarget {
+  userIds: [ID!]
+  filter: OrgUserFilter
+  expectedCount: Int
+}
+
+input UpdateOrgMemberRolesInput {
+  target: BulkTarget!
+  role: String!
+  dryRun: Boolean = false
+}
+
+input UpdateOrgMemberMetadataInput {
+  target: BulkTarget!
+  "A JSON object merged into the membership's public metadata."
+  patch: JSON!
+  dryRun: Boolean = false
+}
+
+input RemoveOrgMembersInput {
+  target: BulkTarget!
+  dryRun: Boolean = false
+}
+
+type BulkResult {
+  dryRun: Boolean!
+  "Members targeted (user ids given, or the filter's matches)."
+  matched: Int!
+  succeeded: Int!
+  unchanged: Int!
+  failed: Int!
+  skipped: Int!
+  "One per targeted member: user ids in the order given, filter matches by user id."
+  items: [BulkItem!]!
+}
+
+type BulkItem {
+  userId: ID!
+  email: String
+  status: BulkItemStatus!
+  "Why it failed or was skipped: LAST_ADMIN, NOT_A_MEMBER, DEADLINE_EXCEEDED, or Clerk's error code."
+  code: String
+  message: String
+}
+
+enum BulkItemStatus {
+  "Written (in a dry run: would be)."
+  SUCCEEDED
+  "Already as asked: nothing written."
+  UNCHANGED
+  "Refused: see code."
+  FAILED
+  "Not reached before the call's deadline."
+  SKIPPED
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -583,6 +831,42 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_BulkItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userId":
+		return ec.fieldContext_BulkItem_userId(ctx, field)
+	case "email":
+		return ec.fieldContext_BulkItem_email(ctx, field)
+	case "status":
+		return ec.fieldContext_BulkItem_status(ctx, field)
+	case "code":
+		return ec.fieldContext_BulkItem_code(ctx, field)
+	case "message":
+		return ec.fieldContext_BulkItem_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkItem", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dryRun":
+		return ec.fieldContext_BulkResult_dryRun(ctx, field)
+	case "matched":
+		return ec.fieldContext_BulkResult_matched(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_BulkResult_succeeded(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_BulkResult_unchanged(ctx, field)
+	case "failed":
+		return ec.fieldContext_BulkResult_failed(ctx, field)
+	case "skipped":
+		return ec.fieldContext_BulkResult_skipped(ctx, field)
+	case "items":
+		return ec.fieldContext_BulkResult_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkResult", field.Name)
+}
 
 func (ec *executionContext) childFields_OrgUser(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -804,6 +1088,48 @@ func (ec *executionContext) dir_hasOrgRole_args(ctx context.Context, rawArgs map
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeOrgMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RemoveOrgMembersInput, error) {
+			return ec.unmarshalNRemoveOrgMembersInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐRemoveOrgMembersInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateOrgMemberMetadata_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateOrgMemberMetadataInput, error) {
+			return ec.unmarshalNUpdateOrgMemberMetadataInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐUpdateOrgMemberMetadataInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateOrgMemberRoles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateOrgMemberRolesInput, error) {
+			return ec.unmarshalNUpdateOrgMemberRolesInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐUpdateOrgMemberRolesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -943,6 +1269,477 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _BulkItem_userId(ctx context.Context, field graphql.CollectedField, obj *directory.BulkItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkItem_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkItem_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _BulkItem_email(ctx context.Context, field graphql.CollectedField, obj *directory.BulkItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkItem_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BulkItem_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _BulkItem_status(ctx context.Context, field graphql.CollectedField, obj *directory.BulkItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkItem_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v directory.ItemStatus) graphql.Marshaler {
+			return ec.marshalNBulkItemStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐItemStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkItem_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkItem", field, false, false, "BulkItemStatus")
+}
+
+func (ec *executionContext) _BulkItem_code(ctx context.Context, field graphql.CollectedField, obj *directory.BulkItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkItem_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.BulkItem().Code(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BulkItem_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkItem", field, true, true, "String")
+}
+
+func (ec *executionContext) _BulkItem_message(ctx context.Context, field graphql.CollectedField, obj *directory.BulkItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkItem_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.BulkItem().Message(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BulkItem_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkItem", field, true, true, "String")
+}
+
+func (ec *executionContext) _BulkResult_dryRun(ctx context.Context, field graphql.CollectedField, obj *directory.BulkResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkResult_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkResult_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _BulkResult_matched(ctx context.Context, field graphql.CollectedField, obj *directory.BulkResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkResult_matched(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Matched, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkResult_matched(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BulkResult_succeeded(ctx context.Context, field graphql.CollectedField, obj *directory.BulkResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkResult_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkResult_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BulkResult_unchanged(ctx context.Context, field graphql.CollectedField, obj *directory.BulkResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkResult_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkResult_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BulkResult_failed(ctx context.Context, field graphql.CollectedField, obj *directory.BulkResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkResult_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkResult_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BulkResult_skipped(ctx context.Context, field graphql.CollectedField, obj *directory.BulkResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkResult_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkResult_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BulkResult_items(ctx context.Context, field graphql.CollectedField, obj *directory.BulkResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkResult_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []directory.BulkItem) graphql.Marshaler {
+			return ec.marshalNBulkItem2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkResult_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BulkResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BulkItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateOrgMemberRoles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateOrgMemberRoles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateOrgMemberRoles(ctx, fc.Args["input"].(model.UpdateOrgMemberRolesInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *directory.BulkResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *directory.BulkResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.BulkResult) graphql.Marshaler {
+			return ec.marshalNBulkResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateOrgMemberRoles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BulkResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateOrgMemberRoles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateOrgMemberMetadata(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateOrgMemberMetadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateOrgMemberMetadata(ctx, fc.Args["input"].(model.UpdateOrgMemberMetadataInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *directory.BulkResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *directory.BulkResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.BulkResult) graphql.Marshaler {
+			return ec.marshalNBulkResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateOrgMemberMetadata(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BulkResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateOrgMemberMetadata_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeOrgMembers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeOrgMembers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveOrgMembers(ctx, fc.Args["input"].(model.RemoveOrgMembersInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *directory.BulkResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *directory.BulkResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.BulkResult) graphql.Marshaler {
+			return ec.marshalNBulkResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeOrgMembers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BulkResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeOrgMembers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _OrgUser_id(ctx context.Context, field graphql.CollectedField, obj *directory.Member) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -2975,6 +3772,62 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputBulkTarget(ctx context.Context, obj any) (model.BulkTarget, error) {
+	var it model.BulkTarget
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userIds", "filter", "expectedCount"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserIds = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalOOrgUserFilter2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		case "expectedCount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedCount"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedCount = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalBulkTarget unmarshals raw into the BulkTarget input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalBulkTarget(ctx context.Context, raw any) (model.BulkTarget, error) {
+	var out model.BulkTarget
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "BulkTarget", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputMetadataCondition(ctx context.Context, obj any) (map[string]any, error) {
 	var it map[string]any
 	if obj == nil {
@@ -3241,6 +4094,179 @@ func UnmarshalOrgUserOrder(ctx context.Context, raw any) (model.OrgUserOrder, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRemoveOrgMembersInput(ctx context.Context, obj any) (model.RemoveOrgMembersInput, error) {
+	var it model.RemoveOrgMembersInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"target", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "target":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target"))
+			data, err := ec.unmarshalNBulkTarget2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐBulkTarget(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Target = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRemoveOrgMembersInput unmarshals raw into the RemoveOrgMembersInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRemoveOrgMembersInput(ctx context.Context, raw any) (model.RemoveOrgMembersInput, error) {
+	var out model.RemoveOrgMembersInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemoveOrgMembersInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateOrgMemberMetadataInput(ctx context.Context, obj any) (model.UpdateOrgMemberMetadataInput, error) {
+	var it model.UpdateOrgMemberMetadataInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"target", "patch", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "target":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target"))
+			data, err := ec.unmarshalNBulkTarget2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐBulkTarget(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Target = data
+		case "patch":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patch"))
+			data, err := ec.unmarshalNJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Patch = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateOrgMemberMetadataInput unmarshals raw into the UpdateOrgMemberMetadataInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateOrgMemberMetadataInput(ctx context.Context, raw any) (model.UpdateOrgMemberMetadataInput, error) {
+	var out model.UpdateOrgMemberMetadataInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateOrgMemberMetadataInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateOrgMemberRolesInput(ctx context.Context, obj any) (model.UpdateOrgMemberRolesInput, error) {
+	var it model.UpdateOrgMemberRolesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"target", "role", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "target":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target"))
+			data, err := ec.unmarshalNBulkTarget2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐBulkTarget(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Target = data
+		case "role":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Role = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateOrgMemberRolesInput unmarshals raw into the UpdateOrgMemberRolesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateOrgMemberRolesInput(ctx context.Context, raw any) (model.UpdateOrgMemberRolesInput, error) {
+	var out model.UpdateOrgMemberRolesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateOrgMemberRolesInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -3248,6 +4274,181 @@ func UnmarshalOrgUserOrder(ctx context.Context, raw any) (model.OrgUserOrder, er
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var bulkItemImplementors = []string{"BulkItem"}
+
+func (ec *executionContext) _BulkItem(ctx context.Context, sel ast.SelectionSet, obj *directory.BulkItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bulkItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BulkItem")
+		case "userId":
+			out.Values[i] = ec._BulkItem_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "email":
+			out.Values[i] = ec._BulkItem_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._BulkItem_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "code":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BulkItem_code(ctx, field, obj)
+				})
+		case "message":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BulkItem_message(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var bulkResultImplementors = []string{"BulkResult"}
+
+func (ec *executionContext) _BulkResult(ctx context.Context, sel ast.SelectionSet, obj *directory.BulkResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bulkResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BulkResult")
+		case "dryRun":
+			out.Values[i] = ec._BulkResult_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "matched":
+			out.Values[i] = ec._BulkResult_matched(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "succeeded":
+			out.Values[i] = ec._BulkResult_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._BulkResult_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._BulkResult_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._BulkResult_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._BulkResult_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "updateOrgMemberRoles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateOrgMemberRoles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateOrgMemberMetadata":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateOrgMemberMetadata(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeOrgMembers":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeOrgMembers(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var orgUserImplementors = []string{"OrgUser"}
 
@@ -3983,6 +5184,54 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNBulkItem2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkItem(ctx context.Context, sel ast.SelectionSet, v directory.BulkItem) graphql.Marshaler {
+	return ec._BulkItem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNBulkItem2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkItemᚄ(ctx context.Context, sel ast.SelectionSet, v []directory.BulkItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBulkItem2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNBulkItemStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐItemStatus(ctx context.Context, v any) (directory.ItemStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := directory.ItemStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBulkItemStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐItemStatus(ctx context.Context, sel ast.SelectionSet, v directory.ItemStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "BulkItemStatus!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNBulkResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐBulkResult(ctx context.Context, sel ast.SelectionSet, v *directory.BulkResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BulkResult!")
+		return graphql.Null
+	}
+	return ec._BulkResult(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBulkTarget2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐBulkTarget(ctx context.Context, v any) (*model.BulkTarget, error) {
+	res, err := ec.unmarshalInputBulkTarget(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -4123,6 +5372,11 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋorgusersᚋorguse
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRemoveOrgMembersInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐRemoveOrgMembersInput(ctx context.Context, v any) (model.RemoveOrgMembersInput, error) {
+	res, err := ec.unmarshalInputRemoveOrgMembersInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -4178,6 +5432,16 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUpdateOrgMemberMetadataInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐUpdateOrgMemberMetadataInput(ctx context.Context, v any) (model.UpdateOrgMemberMetadataInput, error) {
+	res, err := ec.unmarshalInputUpdateOrgMemberMetadataInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateOrgMemberRolesInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐUpdateOrgMemberRolesInput(ctx context.Context, v any) (model.UpdateOrgMemberRolesInput, error) {
+	res, err := ec.unmarshalInputUpdateOrgMemberRolesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐViewer(ctx context.Context, sel ast.SelectionSet, v *model.Viewer) graphql.Marshaler {

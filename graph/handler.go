@@ -24,6 +24,8 @@ import (
 type Options struct {
 	// Directory answers the member queries. Required.
 	Directory *directory.Service
+	// Bulk runs the bulk mutations; nil answers them INTERNAL_SERVER_ERROR.
+	Bulk *directory.Bulk
 	// Introspection enables schema introspection (and field suggestions in errors).
 	Introspection bool
 	// Limits bound each operation before it runs; zero fields mean their defaults.
@@ -92,7 +94,7 @@ func NewHandler(o Options) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	es := NewExecutableSchema(New(&Resolver{Directory: o.Directory}))
+	es := NewExecutableSchema(New(&Resolver{Directory: o.Directory, Bulk: o.Bulk}))
 	cacheBytes := o.QueryCacheBytes
 	if cacheBytes == 0 {
 		cacheBytes = DefaultQueryCacheBytes
@@ -150,6 +152,9 @@ func ErrorPresenter(logger *slog.Logger, introspection bool) graphql.ErrorPresen
 			}
 			gqlErr.Message = domainErr.Message
 			gqlErr.Extensions = map[string]any{"code": string(domainErr.Code)}
+			for k, v := range domainErr.Details {
+				gqlErr.Extensions[k] = v
+			}
 		case isGraphQLRequestError(err):
 			// Parse, validation and argument errors from gqlgen: safe and useful as they are.
 			if _, ok := gqlErr.Extensions["code"]; !ok {

@@ -7,4 +7,6 @@ import "github.com/orgusers/orgusers/internal/directory"
 // Resolver is the root resolver. Build it with New.
 type Resolver struct {
 	Directory *directory.Service
+	// Bulk runs the bulk mutations; nil answers them with INTERNAL_SERVER_ERROR.
+	Bulk *directory.Bulk
 }

@@ -7,11 +7,41 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/orgusers/orgusers/graph/model"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
 )
+
+// Code is the resolver for the code field.
+func (r *bulkItemResolver) Code(ctx context.Context, obj *directory.BulkItem) (*string, error) {
+	return optional(obj.Code), nil
+}
+
+// Message is the resolver for the message field.
+func (r *bulkItemResolver) Message(ctx context.Context, obj *directory.BulkItem) (*string, error) {
+	return optional(obj.Message), nil
+}
+
+// UpdateOrgMemberRoles is the resolver for the updateOrgMemberRoles field.
+func (r *mutationResolver) UpdateOrgMemberRoles(ctx context.Context, input model.UpdateOrgMemberRolesInput) (*directory.BulkResult, error) {
+	return r.bulk(ctx, input.Target, directory.Action{Kind: directory.ActionSetRole, Role: input.Role}, input.DryRun)
+}
+
+// UpdateOrgMemberMetadata is the resolver for the updateOrgMemberMetadata field.
+func (r *mutationResolver) UpdateOrgMemberMetadata(ctx context.Context, input model.UpdateOrgMemberMetadataInput) (*directory.BulkResult, error) {
+	var patch map[string]any
+	if err := json.Unmarshal(input.Patch, &patch); err != nil || patch == nil {
+		return nil, directory.Errorf(directory.CodeBadUserInput, "input.patch: must be a JSON object")
+	}
+	return r.bulk(ctx, input.Target, directory.Action{Kind: directory.ActionPatchMetadata, Patch: patch}, input.DryRun)
+}
+
+// RemoveOrgMembers is the resolver for the removeOrgMembers field.
+func (r *mutationResolver) RemoveOrgMembers(ctx context.Context, input model.RemoveOrgMembersInput) (*directory.BulkResult, error) {
+	return r.bulk(ctx, input.Target, directory.Action{Kind: directory.ActionRemove}, input.DryRun)
+}
 
 // OrgUsers is the resolver for the orgUsers field.
 func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) (*model.OrgUserConnection, error) {
@@ -76,6 +106,12 @@ func (r *orgUserFilterResolver) Metadata(ctx context.Context, obj *model.OrgUser
 	return nil
 }
 
+// BulkItem returns BulkItemResolver implementation.
+func (r *Resolver) BulkItem() BulkItemResolver { return &bulkItemResolver{r} }
+
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -83,6 +119,8 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 func (r *Resolver) OrgUserFilter() OrgUserFilterResolver { return &orgUserFilterResolver{r} }
 
 type (
+	bulkItemResolver      struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
 	orgUserFilterResolver struct{ *Resolver }
 )

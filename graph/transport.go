@@ -75,11 +75,15 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 
 	// A document that is refused costs no more than the limits allow, and
 	// one that was accepted before is a query cache hit: prepare first.
-	if _, errs := t.prep.prepare(params.Query); len(errs) > 0 {
+	doc, errs := t.prep.prepare(params.Query)
+	if len(errs) > 0 {
 		t.fail(ctx, w, exec, contentType, nil, errs)
 		return
 	}
 	key, cacheable := t.cache.key(p, r.Header.Get("Accept"), params)
+	if op := doc.Operations.ForName(params.OperationName); op == nil || op.Operation != ast.Query {
+		cacheable = false // only queries' answers are kept: a mutation runs every time
+	}
 	if cacheable && t.cache.serve(ctx, w, key) {
 		return
 	}

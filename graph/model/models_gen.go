@@ -4,11 +4,38 @@ package model
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
 )
+
+// The members a bulk operation acts on: exactly one of `userIds` and `filter`.
+// With a filter, `expectedCount` is required: the totalCount you previewed
+// with orgUsers(filter:). If the filter now matches another number, nothing is
+// done (COUNT_MISMATCH).
+type BulkTarget struct {
+	UserIds       []string       `json:"userIds,omitempty"`
+	Filter        *OrgUserFilter `json:"filter,omitempty"`
+	ExpectedCount *int           `json:"expectedCount,omitempty"`
+}
+
+// Bulk operations on the members of the caller's active organization. Each
+// selects its members with a BulkTarget, answers one BulkItem per member, and
+// never fails as a whole for one member's sake: a member Clerk refuses is
+// that member's FAILED item. Errors of the whole call, before any write, are
+// field errors with extensions.code: COUNT_MISMATCH (extensions.matched holds
+// the count the filter matches now), TOO_MANY_TARGETS (over 1,000),
+// BAD_USER_INPUT (both or neither target, no expectedCount with a filter, a
+// role the instance does not define). dryRun answers exactly what would
+// happen and writes nothing. A member already as asked is UNCHANGED and
+// costs no write, so sending the same mutation twice is safe. An operation
+// that would leave the organization without an org:admin fails those
+// members with LAST_ADMIN and does the rest. Each write shows in the next
+// query at once. Requires org:admin.
+type Mutation struct {
+}
 
 // Selects members: every given field must hold. An empty list in roles, userIds
 // or emails matches no member; an empty `and` matches all, an empty `or` none.
@@ -40,6 +67,24 @@ type OrgUserOrder struct {
 }
 
 type Query struct {
+}
+
+type RemoveOrgMembersInput struct {
+	Target *BulkTarget `json:"target"`
+	DryRun *bool       `json:"dryRun,omitempty"`
+}
+
+type UpdateOrgMemberMetadataInput struct {
+	Target *BulkTarget `json:"target"`
+	// A JSON object merged into the membership's public metadata.
+	Patch  json.RawMessage `json:"patch"`
+	DryRun *bool           `json:"dryRun,omitempty"`
+}
+
+type UpdateOrgMemberRolesInput struct {
+	Target *BulkTarget `json:"target"`
+	Role   string      `json:"role"`
+	DryRun *bool       `json:"dryRun,omitempty"`
 }
 
 type MetadataSource string

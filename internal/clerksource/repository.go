@@ -41,6 +41,7 @@ type Repository struct {
 	pageSize    int
 	concurrency int
 	log         *slog.Logger
+	roles       rolesCache
 }
 
 var _ directory.Source = (*Repository)(nil)

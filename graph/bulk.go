@@ -1,0 +1,41 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/orgusers/orgusers/graph/model"
+	"github.com/orgusers/orgusers/internal/auth"
+	"github.com/orgusers/orgusers/internal/directory"
+)
+
+// bulk runs a bulk mutation on the caller's active organization (never
+// one from arguments), as the caller. Errors: those of directory.Bulk.Run,
+// UNAUTHENTICATED and NO_ACTIVE_ORGANIZATION.
+func (r *Resolver) bulk(ctx context.Context, target *model.BulkTarget, a directory.Action, dryRun *bool) (*directory.BulkResult, error) {
+	p, err := auth.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orgID, err := activeOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Bulk == nil {
+		return nil, directory.Errorf(directory.CodeInternal, "bulk operations are not configured")
+	}
+	t := directory.Target{UserIDs: target.UserIds, ExpectedCount: target.ExpectedCount}
+	if target.Filter != nil {
+		if t.Filter, err = toFilter(target.Filter, "input.target.filter"); err != nil {
+			return nil, err
+		}
+	}
+	return r.Bulk.Run(ctx, orgID, p.UserID, t, a, dryRun != nil && *dryRun)
+}
+
+// optional maps "" to null.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
