@@ -13,7 +13,8 @@ import (
 var ErrNotFound = errors.New("clerkemu: not found")
 
 // ErrConflict is wrapped by the errors of the Go mutation methods when the
-// change would duplicate an existing user or membership.
+// change would duplicate an existing user or membership, or when an
+// invitation is no longer pending.
 var ErrConflict = errors.New("clerkemu: conflict")
 
 // ErrInvalid is wrapped by the errors of LoadDataset and the Go mutation
@@ -27,6 +28,10 @@ type Dataset struct {
 	Users         []User         `json:"users"`
 	Memberships   []Membership   `json:"memberships"`
 	Invitations   []Invitation   `json:"invitations"`
+	// OrganizationRoles lists the instance's organization roles (optional;
+	// JSON "roles"). Roles() adds the standard ones and every role a
+	// membership or invitation uses.
+	OrganizationRoles []Role `json:"roles,omitempty"`
 }
 
 // Organization is a Clerk organization.
@@ -121,13 +126,17 @@ type Invitation struct {
 	PublicMetadata map[string]any `json:"public_metadata,omitempty"`
 	// PrivateMetadata is served like Clerk does; the product must not leak it.
 	PrivateMetadata map[string]any `json:"private_metadata,omitempty"`
-	ExpiresAt       *int64         `json:"expires_at,omitempty"`
-	CreatedAt       int64          `json:"created_at"`
-	UpdatedAt       int64          `json:"updated_at"`
+	// URL is the invitation link when one was asked for (redirect_url).
+	URL       *string `json:"url,omitempty"`
+	ExpiresAt *int64  `json:"expires_at,omitempty"`
+	CreatedAt int64   `json:"created_at"`
+	UpdatedAt int64   `json:"updated_at"`
 }
 
-// The organization roles the default dataset uses. Any "org:"-prefixed key
-// is accepted; these have names and permission sets.
+// The organization roles of the default dataset: RoleAdmin and RoleMember
+// are Clerk's standard roles, every instance has them; RoleBilling and
+// RoleViewer are custom roles. Their names and permissions are the
+// defaults of any dataset role with these keys.
 const (
 	RoleAdmin   = "org:admin"
 	RoleMember  = "org:member"
@@ -137,18 +146,19 @@ const (
 
 type roleInfo struct {
 	name        string
+	description string
 	permissions []string
 }
 
 var knownRoles = map[string]roleInfo{
-	RoleAdmin: {"Admin", []string{
+	RoleAdmin: {"Admin", "Manages the organization, its members and its domains.", []string{
 		"org:sys_profile:manage", "org:sys_profile:delete",
 		"org:sys_memberships:read", "org:sys_memberships:manage",
 		"org:sys_domains:read", "org:sys_domains:manage",
 	}},
-	RoleMember:  {"Member", []string{"org:sys_memberships:read"}},
-	RoleBilling: {"Billing manager", []string{"org:sys_memberships:read", "org:sys_billing:read", "org:sys_billing:manage"}},
-	RoleViewer:  {"Viewer", []string{"org:sys_memberships:read"}},
+	RoleMember:  {"Member", "Reads the organization's members.", []string{"org:sys_memberships:read"}},
+	RoleBilling: {"Billing manager", "Reads the members and manages billing.", []string{"org:sys_memberships:read", "org:sys_billing:read", "org:sys_billing:manage"}},
+	RoleViewer:  {"Viewer", "Reads the organization's members.", []string{"org:sys_memberships:read"}},
 }
 
 // RolePermissions returns the permissions the emulator grants role (nil for
@@ -170,7 +180,8 @@ func roleName(role string) string {
 
 // LoadDataset decodes a Dataset from JSON (the encoding of Dataset) and
 // checks it: ids present and unique, memberships and invitations pointing at
-// existing organizations and users, no user twice in one organization.
+// existing organizations and users, no user twice in one organization, role
+// keys present and unique.
 // Numbers in metadata are kept exactly (as json.Number).
 // Errors wrap ErrInvalid.
 func LoadDataset(r io.Reader) (*Dataset, error) {
@@ -223,10 +234,22 @@ func (d *Dataset) validate() error {
 		}
 		ids[m.ID], seen[k] = true, true
 	}
+	invs := make(map[string]bool, len(d.Invitations))
 	for _, inv := range d.Invitations {
-		if inv.ID == "" || !orgs[inv.OrganizationID] {
-			return fmt.Errorf("%w: invitation %q: empty id or unknown organization %q", ErrInvalid, inv.ID, inv.OrganizationID)
+		if inv.ID == "" || invs[inv.ID] || !orgs[inv.OrganizationID] {
+			return fmt.Errorf("%w: invitation %q: empty or repeated id, or unknown organization %q", ErrInvalid, inv.ID, inv.OrganizationID)
 		}
+		if inv.Role == "" {
+			return fmt.Errorf("%w: invitation %q has no role", ErrInvalid, inv.ID)
+		}
+		invs[inv.ID] = true
+	}
+	keys := make(map[string]bool, len(d.OrganizationRoles))
+	for _, r := range d.OrganizationRoles {
+		if r.Key == "" || keys[r.Key] {
+			return fmt.Errorf("%w: role key %q empty or repeated", ErrInvalid, r.Key)
+		}
+		keys[r.Key] = true
 	}
 	return nil
 }
@@ -262,6 +285,12 @@ func (d *Dataset) clone() *Dataset {
 		Memberships:   make([]Membership, len(d.Memberships)),
 		Invitations:   make([]Invitation, len(d.Invitations)),
 	}
+	if d.OrganizationRoles != nil {
+		c.OrganizationRoles = make([]Role, len(d.OrganizationRoles))
+		for i, r := range d.OrganizationRoles {
+			c.OrganizationRoles[i] = r.clone()
+		}
+	}
 	for i, o := range d.Organizations {
 		c.Organizations[i] = o.clone()
 	}
@@ -272,13 +301,18 @@ func (d *Dataset) clone() *Dataset {
 		c.Memberships[i] = m.clone()
 	}
 	for i, inv := range d.Invitations {
-		inv.InviterID = clonePtr(inv.InviterID)
-		inv.ExpiresAt = clonePtr(inv.ExpiresAt)
-		inv.PublicMetadata = cloneMap(inv.PublicMetadata)
-		inv.PrivateMetadata = cloneMap(inv.PrivateMetadata)
-		c.Invitations[i] = inv
+		c.Invitations[i] = inv.clone()
 	}
 	return c
+}
+
+func (inv Invitation) clone() Invitation {
+	inv.InviterID = clonePtr(inv.InviterID)
+	inv.URL = clonePtr(inv.URL)
+	inv.ExpiresAt = clonePtr(inv.ExpiresAt)
+	inv.PublicMetadata = cloneMap(inv.PublicMetadata)
+	inv.PrivateMetadata = cloneMap(inv.PrivateMetadata)
+	return inv
 }
 
 func (o Organization) clone() Organization {

@@ -74,10 +74,18 @@ const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 // number or a numeric string, location{country,city}, skills[]), private
 // metadata (salary, ssn_last4, ...) and unsafe metadata; memberships carry
 // {team, seat} public and {cost_center} private metadata. Organizations have
-// pending (and accepted, revoked, expired) invitations.
+// pending (and accepted, revoked, expired) invitations. OrganizationRoles
+// lists the standard roles org:admin and org:member and the custom roles
+// org:billing and org:viewer.
 func DefaultDataset() *Dataset {
 	g := &gen{r: rand.New(rand.NewPCG(20250410, 42))}
 	d := &Dataset{}
+	d.OrganizationRoles = []Role{
+		{Key: RoleAdmin, CreatedAt: rolesEpoch},
+		{Key: RoleMember, CreatedAt: rolesEpoch + 1},
+		{Key: RoleBilling, CreatedAt: rolesEpoch + 5*day},
+		{Key: RoleViewer, CreatedAt: rolesEpoch + 6*day, UpdatedAt: rolesEpoch + 9*day},
+	}
 	d.Organizations = []Organization{
 		g.org(OrgAcme, "Acme Corporation", SlugAcme, 0),
 		g.org(OrgSmall, "Globex", SlugSmall, 10*day),

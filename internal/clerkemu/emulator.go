@@ -142,7 +142,8 @@ func (e *Emulator) HideFromUserList(userIDs ...string) {
 }
 
 // AddMember makes u a member of orgID with role (an "org:" key such as
-// RoleMember). If no user has u.ID it is created first (u.ID "" -> a new id;
+// RoleMember; a key the instance has no role for is added to its roles).
+// If no user has u.ID it is created first (u.ID "" -> a new id;
 // zero timestamps -> now; the primary email defaults to the first address);
 // otherwise the existing user is used and u's other fields are ignored.
 // Webhooks: user.created for a new user, then organizationMembership.created.
@@ -232,7 +233,8 @@ func (e *Emulator) removeMember(orgID, userID string, ob *outbox) ([]byte, error
 }
 
 // SetMemberRole changes userID's role in orgID (an "org:" key such as
-// RoleAdmin; role name and permissions follow). Webhook:
+// RoleAdmin; role name and permissions follow; a key the instance has no
+// role for is added to its roles, unlike over HTTP). Webhook:
 // organizationMembership.updated, unless the role is unchanged. Errors wrap
 // ErrNotFound when there is no such membership and ErrInvalid for an empty
 // role.
@@ -241,20 +243,30 @@ func (e *Emulator) SetMemberRole(orgID, userID, role string) error {
 		return fmt.Errorf("%w: empty role", ErrInvalid)
 	}
 	ob := &outbox{}
-	_, err := e.setMemberRole(orgID, userID, role, ob)
+	_, err := e.setMemberRole(orgID, userID, role, false, ob)
 	e.deliver(ob)
 	return err
 }
 
-func (e *Emulator) setMemberRole(orgID, userID, role string, ob *outbox) ([]byte, error) {
+// errUnknownRole is setMemberRole's error for a role the instance does not
+// have, when the role must be known.
+var errUnknownRole = fmt.Errorf("%w: unknown organization role", ErrInvalid)
+
+// setMemberRole changes a role; with known, a role the instance does not
+// have is refused (errUnknownRole) instead of added.
+func (e *Emulator) setMemberRole(orgID, userID, role string, known bool, ob *outbox) ([]byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	mr := e.st.membership(orgID, userID)
 	if mr == nil {
 		return nil, fmt.Errorf("%w: membership of %s in %s", ErrNotFound, userID, orgID)
 	}
+	if known && e.st.roleByKey[role] == nil {
+		return nil, errUnknownRole
+	}
 	if mr.m.Role != role {
-		mr.m.Role, mr.m.RoleName, mr.m.Permissions = role, roleName(role), RolePermissions(role)
+		rr := e.st.ensureRole(role, time.Now().UnixMilli())
+		mr.m.Role, mr.m.RoleName, mr.m.Permissions = role, rr.r.Name, slices.Clone(rr.r.Permissions)
 		e.st.touchMembership(mr)
 		ob.add(EventMembershipUpdated, mr.json)
 	}
@@ -347,7 +359,9 @@ type state struct {
 	users     map[string]*userRec
 	userOrder []*userRec // dataset order
 	hidden    map[string]bool
-	invites   map[string][]Invitation // by organization
+	invites   map[string][]*Invitation // by organization, oldest first
+	roles     []*roleRec
+	roleByKey map[string]*roleRec
 
 	cacheMu   sync.Mutex // guards the sorted-view caches below (filled under the read lock)
 	userViews map[string][]*userRec
@@ -378,10 +392,14 @@ type memRec struct {
 
 func newState(d *Dataset) *state {
 	st := &state{
-		orgs:    make(map[string]*orgRec, len(d.Organizations)),
-		users:   make(map[string]*userRec, len(d.Users)),
-		hidden:  map[string]bool{},
-		invites: map[string][]Invitation{},
+		orgs:      make(map[string]*orgRec, len(d.Organizations)),
+		users:     make(map[string]*userRec, len(d.Users)),
+		hidden:    map[string]bool{},
+		invites:   map[string][]*Invitation{},
+		roleByKey: map[string]*roleRec{},
+	}
+	for _, r := range d.Roles() {
+		st.addRole(r)
 	}
 	for _, o := range d.Organizations {
 		or := &orgRec{o: o, byUser: map[string]*memRec{}}
@@ -396,7 +414,11 @@ func newState(d *Dataset) *state {
 		st.addMembership(m)
 	}
 	for _, inv := range d.Invitations {
-		st.invites[inv.OrganizationID] = append(st.invites[inv.OrganizationID], inv)
+		inv := inv.clone()
+		if inv.RoleName == "" {
+			inv.RoleName = st.roleByKey[inv.Role].r.Name
+		}
+		st.invites[inv.OrganizationID] = append(st.invites[inv.OrganizationID], &inv)
 	}
 	st.invalidate()
 	return st
@@ -435,11 +457,12 @@ func (st *state) reencodeUser(ur *userRec) {
 
 func (st *state) addMembership(m Membership) *memRec {
 	or, ur := st.orgs[m.OrganizationID], st.users[m.UserID]
+	rr := st.ensureRole(m.Role, m.CreatedAt)
 	if m.RoleName == "" {
-		m.RoleName = roleName(m.Role)
+		m.RoleName = rr.r.Name
 	}
 	if m.Permissions == nil {
-		m.Permissions = RolePermissions(m.Role)
+		m.Permissions = slices.Clone(rr.r.Permissions)
 	}
 	mr := &memRec{m: m, user: ur, org: or}
 	mr.json = encodeMembership(mr)
@@ -515,9 +538,11 @@ func (st *state) dataset() *Dataset {
 	}
 	for _, or := range st.orgOrder {
 		for _, inv := range st.invites[or.o.ID] {
-			c := (&Dataset{Invitations: []Invitation{inv}}).clone()
-			d.Invitations = append(d.Invitations, c.Invitations[0])
+			d.Invitations = append(d.Invitations, inv.clone())
 		}
+	}
+	for _, rr := range st.roles {
+		d.OrganizationRoles = append(d.OrganizationRoles, rr.r.clone())
 	}
 	return d
 }

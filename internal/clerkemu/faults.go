@@ -2,6 +2,8 @@ package clerkemu
 
 import (
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,6 +14,15 @@ type Fault struct {
 	// Endpoint is a route template such as "GET /v1/users" or
 	// "GET /v1/organizations/{id}/memberships"; "" matches every endpoint.
 	Endpoint string
+	// PathContains, when set, restricts the fault to requests whose URL
+	// path (unescaped, without the query) contains it, e.g. "/"+userID to
+	// fail the writes of one user. It is a plain substring test: with ids
+	// that prefix others (user_1, user_10), use Match instead.
+	PathContains string
+	// Match, when set, restricts the fault to requests it reports true
+	// for. It runs under the faults' lock, before authentication; it must
+	// not read the body or call the emulator.
+	Match func(*http.Request) bool
 	// Latency is added before answering (cut short if the client goes away).
 	Latency time.Duration
 	// Status, when non-zero, is the HTTP status (429, 500, 502, 503...) of
@@ -63,16 +74,22 @@ type decision struct {
 	retryAfter time.Duration
 }
 
-// decide applies the faults to one request of route template route: the
+// decide applies the faults to one request r of route template route: the
 // latencies of all firing faults add up; the first firing fault with a
 // Status decides the status.
-func (fs *faultSet) decide(route string) decision {
+func (fs *faultSet) decide(route string, r *http.Request) decision {
 	var d decision
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, st := range fs.faults {
 		f := &st.f
 		if f.Endpoint != "" && f.Endpoint != route {
+			continue
+		}
+		if f.PathContains != "" && !strings.Contains(r.URL.Path, f.PathContains) {
+			continue
+		}
+		if f.Match != nil && !f.Match(r) {
 			continue
 		}
 		if f.Count > 0 && st.left <= 0 {

@@ -130,6 +130,27 @@ func TestResponsesMatchSpec(t *testing.T) {
 	noNames := emu.Data().Users[4].ID // index 4: no first or last name
 	midMember := emu.Data().MemberIDs(clerkemu.OrgMid, clerkemu.RoleMember)[0]
 	midOther := emu.Data().MemberIDs(clerkemu.OrgMid, clerkemu.RoleMember)[1]
+	smallMemberEmail := emu.Data().User(clerkemu.UserSmallMember).PrimaryEmail()
+	var smallPending, acmeAccepted string
+	for _, inv := range emu.Data().Invitations {
+		switch {
+		case inv.OrganizationID == clerkemu.OrgSmall && inv.Status == "pending" && smallPending == "":
+			smallPending = inv.ID
+		case inv.OrganizationID == clerkemu.OrgAcme && inv.Status == "accepted" && acmeAccepted == "":
+			acmeAccepted = inv.ID
+		}
+	}
+	invitations := "/v1/organizations/org_small/invitations"
+	invite := func(email, extra string) string {
+		return `{"email_address":"` + email + `","role":"org:member"` + extra + `}`
+	}
+	bulk := func(n int, prefix string) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = invite(prefix+strconv.Itoa(i)+"@example.com", `,"public_metadata":{"i":`+strconv.Itoa(i)+`},"private_metadata":null,"redirect_url":null`)
+		}
+		return "[" + strings.Join(items, ",") + "]"
+	}
 	cases := []struct {
 		name, method, path, body string
 		auth                     string // "" -> the right key; "-" -> none
@@ -188,6 +209,42 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{"membership metadata of non-member", "PATCH", "/v1/organizations/org_small/memberships/" + clerkemu.UserSoloAdmin + "/metadata", `{"public_metadata":{}}`, "", true, 404, "resource_not_found", ""},
 		{"user delete", "DELETE", "/v1/users/" + midOther, "", "", true, 200, "", ""},
 		{"user delete again", "DELETE", "/v1/users/" + midOther, "", "", true, 404, "resource_not_found", ""},
+
+		{"roles", "GET", "/v1/organization_roles", "", "", true, 200, "", ""},
+		{"roles paged by key", "GET", "/v1/organization_roles?limit=2&offset=1&order_by=key", "", "", true, 200, "", ""},
+		{"roles query", "GET", "/v1/organization_roles?query=bill&order_by=-name", "", "", true, 200, "", ""},
+		{"roles limit 501", "GET", "/v1/organization_roles?limit=501", "", "", false, 422, "form_param_value_invalid", "limit"},
+		{"roles order_by unknown", "GET", "/v1/organization_roles?order_by=permissions", "", "", true, 422, "form_param_value_invalid", "order_by"},
+		{"roles wrong key", "GET", "/v1/organization_roles", "", "Bearer sk_test_wrong", true, 401, "clerk_key_invalid", ""},
+		{"membership unknown role", "PATCH", "/v1/organizations/org_small/memberships/" + clerkemu.UserSmallMember, `{"role":"org:nope"}`, "", true, 404, "resource_not_found", "role"},
+		{"membership role not a string", "PATCH", "/v1/organizations/org_small/memberships/" + clerkemu.UserSmallMember, `{"role":5}`, "", false, 422, "form_param_type_invalid", "role"},
+		{"membership unknown role of non-member", "PATCH", "/v1/organizations/org_small/memberships/" + clerkemu.UserNoOrg, `{"role":"org:nope"}`, "", true, 404, "resource_not_found", ""},
+		{"membership create unknown role", "POST", "/v1/organizations/org_solo/memberships", `{"user_id":"` + clerkemu.UserSmallAdmin + `","role":"admin"}`, "", true, 404, "resource_not_found", "role"},
+		{"invitation create", "POST", invitations, invite("new.person@example.com", `,"inviter_user_id":"`+clerkemu.UserSmallAdmin+`","public_metadata":{"team":"blue"},"private_metadata":{"ref":1},"redirect_url":"https://app.example.com/accept","expires_in_days":7,"notify":false`), "", true, 200, "", ""},
+		{"invitation create minimal", "POST", invitations, invite("minimal@example.com", ""), "", true, 200, "", ""},
+		{"invitation duplicate", "POST", invitations, invite("NEW.person@example.com", ""), "", true, 400, "organization_invitation_not_unique", ""},
+		{"invitation of a member", "POST", invitations, invite(smallMemberEmail, ""), "", true, 400, "already_a_member_in_organization", ""},
+		{"invitation invalid email", "POST", invitations, invite("not-an-email", ""), "", true, 422, "form_param_format_invalid", "email_address"},
+		{"invitation no role", "POST", invitations, `{"email_address":"x@example.com"}`, "", false, 422, "form_param_missing", "role"},
+		{"invitation unknown role", "POST", invitations, `{"email_address":"x@example.com","role":"org:nope"}`, "", true, 404, "resource_not_found", "role"},
+		{"invitation inviter not admin", "POST", invitations, invite("x@example.com", `,"inviter_user_id":"`+clerkemu.UserSmallMember+`"`), "", true, 403, "not_an_admin_in_organization", ""},
+		{"invitation expires_in_days 0", "POST", invitations, invite("x@example.com", `,"expires_in_days":0`), "", false, 422, "form_param_value_invalid", "expires_in_days"},
+		{"invitation bad redirect_url", "POST", invitations, invite("x@example.com", `,"redirect_url":"/relative"`), "", true, 422, "form_param_format_invalid", "redirect_url"},
+		{"invitation unknown org", "POST", "/v1/organizations/org_nope/invitations", invite("x@example.com", ""), "", true, 404, "resource_not_found", ""},
+		{"invitations bulk of 10", "POST", invitations + "/bulk", bulk(10, "bulk"), "", true, 200, "", ""},
+		{"invitations bulk of 11", "POST", invitations + "/bulk", bulk(11, "eleven"), "", false, 422, "form_param_array_size_exceeded", ""},
+		{"invitations bulk empty", "POST", invitations + "/bulk", "[]", "", false, 422, "form_param_missing", ""},
+		{"invitations bulk duplicate", "POST", invitations + "/bulk", bulk(2, "bulk"), "", true, 400, "duplicate_record", ""},
+		{"invitations bulk invalid email", "POST", invitations + "/bulk", "[" + invite("a@example.com", "") + "," + invite("b@", "") + "]", "", true, 422, "form_param_format_invalid", "email_address"},
+		{"invitations bulk unknown org", "POST", "/v1/organizations/org_nope/invitations/bulk", bulk(1, "nobody"), "", true, 404, "resource_not_found", ""},
+		{"invitations after writes", "GET", invitations + "?status=pending&status=revoked&limit=20&offset=1", "", "", true, 200, "", ""},
+		{"invitation get", "GET", invitations + "/" + smallPending, "", "", true, 200, "", ""},
+		{"invitation get unknown", "GET", invitations + "/orginv_nope", "", "", true, 404, "resource_not_found", ""},
+		{"invitation revoke by non-admin", "POST", invitations + "/" + smallPending + "/revoke", `{"requesting_user_id":"` + clerkemu.UserSmallMember + `"}`, "", true, 403, "not_an_admin_in_organization", ""},
+		{"invitation revoke", "POST", invitations + "/" + smallPending + "/revoke", `{"requesting_user_id":"` + clerkemu.UserSmallAdmin + `"}`, "", true, 200, "", ""},
+		{"invitation revoke again", "POST", invitations + "/" + smallPending + "/revoke", "", "", true, 404, "organization_invitation_not_pending", ""},
+		{"invitation revoke accepted", "POST", "/v1/organizations/org_acme/invitations/" + acmeAccepted + "/revoke", "", "", true, 404, "organization_invitation_not_pending", ""},
+		{"invitation revoke unknown", "POST", invitations + "/orginv_nope/revoke", "", "", true, 404, "resource_not_found", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,6 +305,7 @@ func TestEveryRecordMatchesSpec(t *testing.T) {
 		}
 		pages = append(pages, "/v1/organizations/"+o.ID+"/invitations?limit=500")
 	}
+	pages = append(pages, "/v1/organization_roles?limit=500")
 	for _, p := range pages {
 		if status, body := v.exchange(t, srv, auth, "GET", p, "", true); status != 200 {
 			t.Fatalf("GET %s: %d %s", p, status, body)
@@ -301,4 +359,57 @@ func cloneJSON(t *testing.T, m map[string]any) map[string]any {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestRoleValidatorCatchesViolations guards the validation of the roles
+// list and of an invitation against being vacuous.
+func TestRoleValidatorCatchesViolations(t *testing.T) {
+	emu, srv := readOnly(t)
+	v := newValidator(t, srv.URL)
+	validate := func(path string, body any) error {
+		b, _ := json.Marshal(body)
+		req := httptest.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+emu.SecretKey())
+		route, params, err := v.router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := &openapi3filter.Options{AuthenticationFunc: bearerOnly}
+		in := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+			Status:                 200, Header: http.Header{"Content-Type": {"application/json"}}, Options: opts,
+		}
+		in.SetBodyBytes(b)
+		return openapi3filter.ValidateResponse(context.Background(), in)
+	}
+	var roles map[string]any
+	getJSON(t, emu, srv, "/v1/organization_roles", &roles)
+	first := func(m map[string]any) map[string]any { return m["data"].([]any)[0].(map[string]any) }
+	perm := func(m map[string]any) map[string]any { return first(m)["permissions"].([]any)[0].(map[string]any) }
+	var inv map[string]any
+	invPath := "/v1/organizations/org_acme/invitations/" + emu.Data().Invitations[0].ID
+	getJSON(t, emu, srv, invPath, &inv)
+	cases := []struct {
+		name, path string
+		body       map[string]any
+		mutate     func(m map[string]any)
+		valid      bool
+	}{
+		{"roles", "/v1/organization_roles", roles, func(map[string]any) {}, true},
+		{"role without is_creator_eligible", "/v1/organization_roles", roles, func(m map[string]any) { delete(first(m), "is_creator_eligible") }, false},
+		{"role with an unknown field", "/v1/organization_roles", roles, func(m map[string]any) { first(m)["default"] = true }, false},
+		{"permission as a key", "/v1/organization_roles", roles, func(m map[string]any) { first(m)["permissions"] = []any{"org:sys_memberships:read"} }, false},
+		{"permission without type", "/v1/organization_roles", roles, func(m map[string]any) { delete(perm(m), "type") }, false},
+		{"roles without total_count", "/v1/organization_roles", roles, func(m map[string]any) { delete(m, "total_count") }, false},
+		{"invitation", invPath, inv, func(map[string]any) {}, true},
+		{"invitation without url", invPath, inv, func(m map[string]any) { delete(m, "url") }, false},
+		{"invitation with user_id", invPath, inv, func(m map[string]any) { m["user_id"] = "user_x" }, false},
+	}
+	for _, tc := range cases {
+		body := cloneJSON(t, tc.body)
+		tc.mutate(body)
+		if err := validate(tc.path, body); (err == nil) != tc.valid {
+			t.Errorf("%s: validation error = %v", tc.name, err)
+		}
+	}
 }

@@ -5,8 +5,10 @@ import (
 	"cmp"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -31,6 +33,11 @@ const (
 	RouteMembershipMetadata = "PATCH /v1/organizations/{id}/memberships/{user_id}/metadata"
 	RouteDeleteMembership   = "DELETE /v1/organizations/{id}/memberships/{user_id}"
 	RouteListInvitations    = "GET /v1/organizations/{id}/invitations"
+	RouteCreateInvitation   = "POST /v1/organizations/{id}/invitations"
+	RouteBulkInvitations    = "POST /v1/organizations/{id}/invitations/bulk"
+	RouteGetInvitation      = "GET /v1/organizations/{id}/invitations/{invitation_id}"
+	RouteRevokeInvitation   = "POST /v1/organizations/{id}/invitations/{invitation_id}/revoke"
+	RouteListRoles          = "GET /v1/organization_roles"
 	maxFilterValues         = 100
 	maxMetadataBytes        = 8 * 1024
 	maxRequestBodyBytes     = 64 * 1024
@@ -51,6 +58,11 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc(RouteMembershipMetadata, e.patchMembershipMetadata)
 	mux.HandleFunc(RouteDeleteMembership, e.deleteMembership)
 	mux.HandleFunc(RouteListInvitations, e.listInvitations)
+	mux.HandleFunc(RouteCreateInvitation, e.createInvitation)
+	mux.HandleFunc(RouteBulkInvitations, e.bulkInvitations)
+	mux.HandleFunc(RouteGetInvitation, e.getInvitation)
+	mux.HandleFunc(RouteRevokeInvitation, e.revokeInvitation)
+	mux.HandleFunc(RouteListRoles, e.listRoles)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errNotFound())
 	})
@@ -62,7 +74,7 @@ func (e *Emulator) routes() http.Handler {
 		e.counts.inc(route)
 		w.Header().Set("Clerk-Trace-Id", e.tracePfx+strconv.FormatUint(e.traceSeq.Add(1), 16))
 
-		if d := e.faults.decide(route); d.latency > 0 || d.status != 0 {
+		if d := e.faults.decide(route, r); d.latency > 0 || d.status != 0 {
 			if d.latency > 0 {
 				t := time.NewTimer(d.latency)
 				select {
@@ -97,20 +109,21 @@ type apiError struct {
 	code        string
 	message     string
 	longMessage string
-	param       string // meta.param_name
+	param       string         // meta.param_name
+	meta        map[string]any // more meta, such as email_addresses
 }
 
 func errNotFound() *apiError {
-	return &apiError{http.StatusNotFound, "resource_not_found", "not found", "Resource not found", ""}
+	return &apiError{status: http.StatusNotFound, code: "resource_not_found", message: "not found", longMessage: "Resource not found"}
 }
 
 func errAuth(header string) *apiError {
 	if !strings.HasPrefix(header, "Bearer ") {
-		return &apiError{http.StatusUnauthorized, "authorization_header_format_invalid", "Invalid Authorization header format",
-			`Invalid Authorization header format. Must be "Bearer <YOUR_API_KEY>"`, ""}
+		return &apiError{status: http.StatusUnauthorized, code: "authorization_header_format_invalid", message: "Invalid Authorization header format",
+			longMessage: `Invalid Authorization header format. Must be "Bearer <YOUR_API_KEY>"`}
 	}
 	const msg = "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct."
-	return &apiError{http.StatusUnauthorized, "clerk_key_invalid", msg, msg, ""}
+	return &apiError{status: http.StatusUnauthorized, code: "clerk_key_invalid", message: msg, longMessage: msg}
 }
 
 func errParam(code, param, long string) *apiError {
@@ -121,7 +134,7 @@ func errParam(code, param, long string) *apiError {
 	case "form_param_unknown":
 		msg = "is unknown"
 	}
-	return &apiError{http.StatusUnprocessableEntity, code, msg, long, param}
+	return &apiError{status: http.StatusUnprocessableEntity, code: code, message: msg, longMessage: long, param: param}
 }
 
 func writeFault(w http.ResponseWriter, r *http.Request, d decision) {
@@ -142,8 +155,14 @@ func writeFault(w http.ResponseWriter, r *http.Request, d decision) {
 
 func writeError(w http.ResponseWriter, r *http.Request, ae *apiError) {
 	we := wireErrorT{Message: ae.message, LongMessage: ae.longMessage, Code: ae.code}
-	if ae.param != "" {
-		we.Meta = map[string]any{"param_name": ae.param}
+	if ae.param != "" || len(ae.meta) > 0 {
+		we.Meta = maps.Clone(ae.meta)
+		if we.Meta == nil {
+			we.Meta = map[string]any{}
+		}
+		if ae.param != "" {
+			we.Meta["param_name"] = ae.param
+		}
 	}
 	trace := w.Header().Get("Clerk-Trace-Id")
 	writeJSON(w, ae.status, mustJSON(wireErrorsT{Errors: []wireErrorT{we}, ClerkTraceID: trace}))
@@ -718,8 +737,7 @@ func (e *Emulator) listInvitations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var invs []*Invitation
-	for i := range e.st.invites[id] {
-		inv := &e.st.invites[id][i]
+	for _, inv := range e.st.invites[id] {
 		if (len(statuses) == 0 || statuses[inv.Status]) && (email == "" || strings.ToLower(inv.EmailAddress) == email) {
 			invs = append(invs, inv)
 		}
@@ -734,13 +752,7 @@ func (e *Emulator) listInvitations(w http.ResponseWriter, r *http.Request) {
 	invs = invs[min(offset, total):min(offset+limit, total)]
 	items := make([][]byte, len(invs))
 	for i, inv := range invs {
-		var inviter *User
-		if inv.InviterID != nil {
-			if ur := e.st.users[*inv.InviterID]; ur != nil {
-				inviter = &ur.u
-			}
-		}
-		items[i] = mustJSON(wireInvitation(inv, inviter))
+		items[i] = e.st.encodeInvitation(inv)
 	}
 	writeList(w, items, total)
 }
@@ -748,9 +760,9 @@ func (e *Emulator) listInvitations(w http.ResponseWriter, r *http.Request) {
 // decodeBody decodes a JSON object body into fields, rejecting unknown
 // fields (allowed lists the known ones). Metadata numbers stay exact.
 func decodeBody(r *http.Request, allowed ...string) (map[string]json.RawMessage, *apiError) {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBodyBytes+1))
-	if err != nil || len(raw) > maxRequestBodyBytes {
-		return nil, errParam("form_param_value_invalid", "body", "the request body is too large or unreadable")
+	raw, ae := readBody(r, maxRequestBodyBytes)
+	if ae != nil {
+		return nil, ae
 	}
 	var fields map[string]json.RawMessage
 	if len(bytes.TrimSpace(raw)) > 0 {
@@ -758,12 +770,26 @@ func decodeBody(r *http.Request, allowed ...string) (map[string]json.RawMessage,
 			return nil, errParam("form_param_format_invalid", "body", "the request body must be a JSON object")
 		}
 	}
+	return fields, checkFields(fields, allowed)
+}
+
+// readBody reads a request body of at most limit bytes.
+func readBody(r *http.Request, limit int) ([]byte, *apiError) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil || len(raw) > limit {
+		return nil, errParam("form_param_value_invalid", "body", "the request body is too large or unreadable")
+	}
+	return raw, nil
+}
+
+// checkFields refuses the first field not in allowed.
+func checkFields(fields map[string]json.RawMessage, allowed []string) *apiError {
 	for k := range fields {
 		if !slices.Contains(allowed, k) {
-			return nil, errParam("form_param_unknown", k, k+" is not a recognized parameter")
+			return errParam("form_param_unknown", k, k+" is not a recognized parameter")
 		}
 	}
-	return fields, nil
+	return nil
 }
 
 // metadataPatches decodes the metadata objects among fields (null -> no
@@ -864,16 +890,25 @@ func deepMerge(dst, patch map[string]any) map[string]any {
 	return out
 }
 
-// roleParam reads a required "org:" role key from fields.
+// stringParam reads the string parameter name from fields: "" when absent
+// or null, form_param_missing when required and absent, null or empty,
+// form_param_type_invalid when not a string.
+func stringParam(fields map[string]json.RawMessage, name string, required bool) (string, *apiError) {
+	raw, ok := fields[name]
+	var v string
+	if ok && string(raw) != "null" && json.Unmarshal(raw, &v) != nil {
+		return "", errParam("form_param_type_invalid", name, "`"+name+"` must be a `string`.")
+	}
+	if required && v == "" {
+		return "", errParam("form_param_missing", name, name+" must be included.")
+	}
+	return v, nil
+}
+
+// roleParam reads the required role key from fields. Whether the instance
+// has that role is checked under the lock (roleNotFound).
 func roleParam(fields map[string]json.RawMessage) (string, *apiError) {
-	var role string
-	if raw, ok := fields["role"]; !ok || json.Unmarshal(raw, &role) != nil || role == "" {
-		return "", errParam("form_param_missing", "role", "role must be included")
-	}
-	if !strings.HasPrefix(role, "org:") {
-		return "", errParam("form_param_value_invalid", "role", "role must be an organization role key such as org:member")
-	}
-	return role, nil
+	return stringParam(fields, "role", true)
 }
 
 func (e *Emulator) createMembership(w http.ResponseWriter, r *http.Request) {
@@ -882,9 +917,9 @@ func (e *Emulator) createMembership(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, ae)
 		return
 	}
-	var userID string
-	if raw, ok := fields["user_id"]; !ok || json.Unmarshal(raw, &userID) != nil || userID == "" {
-		writeError(w, r, errParam("form_param_missing", "user_id", "user_id must be included"))
+	userID, ae := stringParam(fields, "user_id", true)
+	if ae != nil {
+		writeError(w, r, ae)
 		return
 	}
 	role, ae := roleParam(fields)
@@ -914,9 +949,11 @@ func (e *Emulator) createMember(orgID, userID, role string, patches map[string]m
 	if or == nil || ur == nil {
 		return nil, errNotFound()
 	}
+	if e.st.roleByKey[role] == nil {
+		return nil, roleNotFound()
+	}
 	if or.byUser[userID] != nil {
-		return nil, &apiError{http.StatusBadRequest, "already_a_member_in_organization", "already a member",
-			"User is already a member of the organization.", ""}
+		return nil, errAlreadyMember(cmp.Or(ur.primary, userID))
 	}
 	now := time.Now().UnixMilli()
 	m := Membership{ID: "orgmem_2" + randomToken(26), OrganizationID: orgID, UserID: userID, Role: role, CreatedAt: now, UpdatedAt: now}
@@ -941,13 +978,23 @@ func (e *Emulator) updateMembership(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ob := requestOutbox(r)
-	body, err := e.setMemberRole(r.PathValue("id"), r.PathValue("user_id"), role, ob)
+	body, err := e.setMemberRole(r.PathValue("id"), r.PathValue("user_id"), role, true, ob)
 	e.deliver(ob)
-	if err != nil {
+	switch {
+	case errors.Is(err, errUnknownRole):
+		writeError(w, r, roleNotFound())
+	case err != nil:
 		writeError(w, r, errNotFound())
-		return
+	default:
+		writeJSON(w, http.StatusOK, body)
 	}
-	writeJSON(w, http.StatusOK, body)
+}
+
+// errAlreadyMember is Clerk's AlreadyAMemberOfOrganization; who is an
+// email address (a user id for a user without one).
+func errAlreadyMember(who string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "already_a_member_in_organization", message: "already a member",
+		longMessage: who + " is already a member of the organization."}
 }
 
 func (e *Emulator) patchMembershipMetadata(w http.ResponseWriter, r *http.Request) {

@@ -20,12 +20,15 @@ import (
 
 // The Clerk webhook event types the emulator emits.
 const (
-	EventUserCreated       = "user.created"
-	EventUserUpdated       = "user.updated"
-	EventUserDeleted       = "user.deleted"
-	EventMembershipCreated = "organizationMembership.created"
-	EventMembershipUpdated = "organizationMembership.updated"
-	EventMembershipDeleted = "organizationMembership.deleted"
+	EventUserCreated        = "user.created"
+	EventUserUpdated        = "user.updated"
+	EventUserDeleted        = "user.deleted"
+	EventMembershipCreated  = "organizationMembership.created"
+	EventMembershipUpdated  = "organizationMembership.updated"
+	EventMembershipDeleted  = "organizationMembership.deleted"
+	EventInvitationCreated  = "organizationInvitation.created"
+	EventInvitationAccepted = "organizationInvitation.accepted"
+	EventInvitationRevoked  = "organizationInvitation.revoked"
 )
 
 // DefaultWebhookTimeout bounds one delivery when WebhookConfig.Timeout is 0.

@@ -32,6 +32,14 @@ import (
 // see testdata/LICENSE) as a router: its events, under x-webhooks, become
 // the operations POST /<event type> of a server http://receiver, so that
 // openapi3filter validates a delivery as the request of its event type.
+//
+// One correction makes organizationInvitation.accepted satisfiable: its
+// payload is allOf [OrganizationInvitation, {required user_id, data}], and
+// OrganizationInvitation forbids additional properties, so no object
+// satisfies both. The first branch becomes a copy of OrganizationInvitation
+// that also allows user_id and data (their types come from the second
+// branch); any other property still fails, and created and revoked keep the
+// strict schema.
 var webhookSpec struct {
 	once   sync.Once
 	router routers.Router
@@ -74,6 +82,9 @@ func loadWebhookRouter() (routers.Router, error) {
 		post["responses"] = map[string]any{"200": map[string]any{"description": "received"}}
 		paths["/"+typ] = item
 	}
+	if err := allowAcceptedFields(m); err != nil {
+		return nil, err
+	}
 	delete(m, "x-webhooks")
 	m["paths"] = paths
 	m["servers"] = []any{map[string]any{"url": "http://receiver"}}
@@ -85,6 +96,37 @@ func loadWebhookRouter() (routers.Router, error) {
 		return nil, err
 	}
 	return legacy.NewRouter(hooksDoc, openapi3.DisableExamplesValidation())
+}
+
+// allowAcceptedFields applies the correction described at webhookSpec to
+// the spec's JSON document m.
+func allowAcceptedFields(m map[string]any) error {
+	components, _ := m["components"].(map[string]any)
+	schemas, _ := components["schemas"].(map[string]any)
+	inv, _ := schemas["OrganizationInvitation"].(map[string]any)
+	accepted, _ := schemas["OrganizationInvitationAcceptedPayload"].(map[string]any)
+	allOf, _ := accepted["allOf"].([]any)
+	var first map[string]any
+	if len(allOf) > 0 {
+		first, _ = allOf[0].(map[string]any)
+	}
+	if inv == nil || first == nil || first["$ref"] != "#/components/schemas/OrganizationInvitation" || inv["additionalProperties"] != false {
+		return errors.New("the webhook spec's OrganizationInvitationAcceptedPayload changed; revisit allowAcceptedFields")
+	}
+	b, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	var open map[string]any
+	if err := json.Unmarshal(b, &open); err != nil {
+		return err
+	}
+	props, _ := open["properties"].(map[string]any)
+	props["user_id"] = map[string]any{"type": "string"}
+	props["data"] = map[string]any{"type": "object"}
+	schemas["OrganizationInvitationWithAcceptance"] = open
+	allOf[0] = map[string]any{"$ref": "#/components/schemas/OrganizationInvitationWithAcceptance"}
+	return nil
 }
 
 // validateEvent validates body as the request body of event type typ.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"strings"
 )
 
 // The wire types are the JSON shapes of the Backend API 2025-04-10 spec
@@ -232,7 +233,7 @@ func wireInvitation(inv *Invitation, inviter *User) *wireInvitationT {
 		Role: inv.Role, RoleName: inv.RoleName, OrganizationID: inv.OrganizationID,
 		InviterID: inv.InviterID, Status: inv.Status,
 		PublicMetadata: nonNil(inv.PublicMetadata), PrivateMetadata: nonNil(inv.PrivateMetadata),
-		ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt,
+		URL: inv.URL, ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt,
 	}
 	if w.RoleName == "" {
 		w.RoleName = roleName(inv.Role)
@@ -242,6 +243,70 @@ func wireInvitation(inv *Invitation, inviter *User) *wireInvitationT {
 			UserID: inviter.ID, FirstName: inviter.FirstName, LastName: inviter.LastName,
 			ImageURL: inviter.ImageURL, HasImage: inviter.HasImage, Identifier: inviter.PrimaryEmail(),
 		}
+	}
+	return w
+}
+
+// wireAcceptedInvitationT is the data of organizationInvitation.accepted:
+// the invitation, the accepting user and the organization, as the webhook
+// spec's OrganizationInvitationAcceptedPayload has them.
+type wireAcceptedInvitationT struct {
+	*wireInvitationT
+	UserID string             `json:"user_id"`
+	Data   wireInviteOrgDataT `json:"data"`
+}
+
+type wireInviteOrgDataT struct {
+	PublicOrganizationData *wirePublicOrgDataT `json:"public_organization_data"`
+}
+
+type wirePublicOrgDataT struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Slug     string `json:"slug"`
+	ImageURL string `json:"image_url,omitempty"`
+	HasImage bool   `json:"has_image"`
+}
+
+type wireRoleT struct {
+	Object            string            `json:"object"`
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Key               string            `json:"key"`
+	Description       *string           `json:"description"`
+	IsCreatorEligible bool              `json:"is_creator_eligible"`
+	Permissions       []wirePermissionT `json:"permissions"`
+	CreatedAt         int64             `json:"created_at"`
+	UpdatedAt         int64             `json:"updated_at"`
+}
+
+type wirePermissionT struct {
+	Object      string `json:"object"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Key         string `json:"key"`
+	Description string `json:"description"`
+	Type        string `json:"type"` // "system" for org:sys_* keys, else "user"
+	CreatedAt   int64  `json:"created_at"`
+	UpdatedAt   int64  `json:"updated_at"`
+}
+
+func wireRole(r *Role) *wireRoleT {
+	w := &wireRoleT{
+		Object: "role", ID: r.ID, Name: r.Name, Key: r.Key, Description: r.Description,
+		IsCreatorEligible: isCreatorEligible(r.Permissions), Permissions: make([]wirePermissionT, 0, len(r.Permissions)),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+	for _, k := range r.Permissions {
+		typ := "user"
+		if strings.HasPrefix(k, "org:sys_") {
+			typ = "system"
+		}
+		name := permissionName(k)
+		w.Permissions = append(w.Permissions, wirePermissionT{
+			Object: "permission", ID: derivedID("perm", k), Name: name, Key: k, Description: name + ".",
+			Type: typ, CreatedAt: rolesEpoch, UpdatedAt: rolesEpoch,
+		})
 	}
 	return w
 }
