@@ -38,8 +38,20 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 	latency := fs.Duration("latency", 100*time.Millisecond, "latency the Clerk emulator adds to every request")
 	bigMembers := fs.Int("big", 5000, "members of the large organization used for the cold-load measurement")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server during the first round of the response-cache-off GraphQL phase to this file")
+	bulk := fs.String("bulk", "", "instead of the rest: time a 1,000-member bulk role change under each of these comma-separated Clerk budgets (requests per 10 s), e.g. 100,1000")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *bulk != "" {
+		var budgets []int
+		for _, b := range strings.Split(*bulk, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(b))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-bulk: %q is not a positive number of requests per 10 s", b)
+			}
+			budgets = append(budgets, n)
+		}
+		return runBulkBench(ctx, out, budgets, *latency)
 	}
 	if *concurrency < 1 || *duration <= 0 || *bigMembers < 1 || *latency < 0 {
 		return fmt.Errorf("loadtest: -concurrency, -duration and -big must be positive, -latency not negative")
@@ -444,4 +456,94 @@ func startProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("-cpuprofile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// runBulkBench times updateOrgMemberRoles on 1,000 members of a 5,000-member
+// organization, through the real server against the emulator with latency,
+// once per Clerk budget (CLERK_RATE_LIMIT), and checks from the emulator's
+// side that no 10 s window saw more requests than the budget.
+func runBulkBench(ctx context.Context, out io.Writer, budgets []int, latency time.Duration) error {
+	fmt.Fprintf(out, "Bulk role change of 1,000 members (5,000-member org, Clerk emulator latency %s):\n", latency)
+	for _, budget := range budgets {
+		data := clerkemu.DefaultDataset()
+		admin := addBigOrg(data, 5000)
+		emu, err := clerkemu.New(clerkemu.Options{Data: data})
+		if err != nil {
+			return err
+		}
+		emu.SetFaults(clerkemu.Fault{Latency: latency})
+		var mu sync.Mutex
+		var times []time.Time
+		emuURL, stopEmu, err := serveLoopback(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			times = append(times, time.Now())
+			mu.Unlock()
+			emu.Handler().ServeHTTP(w, r)
+		}))
+		if err != nil {
+			return err
+		}
+		cfg := Config{SecretKey: emu.SecretKey(), APIURL: emuURL + "/v1", CacheTTL: 10 * time.Minute, CacheMaxStale: 20 * time.Minute, CacheMaxOrgs: 10, RateLimit: budget}
+		app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			stopEmu()
+			return err
+		}
+		srvURL, stopSrv, err := serveLoopback(app.Handler)
+		if err != nil {
+			return err
+		}
+		token, err := emu.SignToken(clerkemu.TokenOptions{UserID: admin, OrgID: orgBig, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
+		if err != nil {
+			return err
+		}
+		client := loadtest.NewClient(4)
+		var ids []string
+		for _, m := range data.Memberships {
+			if m.OrganizationID == orgBig && m.Role == clerkemu.RoleMember && len(ids) < 1000 {
+				ids = append(ids, `"`+m.UserID+`"`)
+			}
+		}
+		t0 := time.Now()
+		if status, _, err := post(client, srvURL, token, `{ orgUsers(first: 1) { totalCount } }`); err != nil || status != 200 {
+			return fmt.Errorf("warming: %d %v", status, err)
+		}
+		loaded := time.Since(t0)
+		t1 := time.Now()
+		status, body, err := post(client, srvURL, token, `mutation { updateOrgMemberRoles(input: {target: {userIds: [`+strings.Join(ids, ",")+`]}, role: "org:billing"}) { succeeded failed skipped } }`)
+		took := time.Since(t1)
+		stopSrv()
+		app.Close()
+		stopEmu()
+		if err != nil || status != 200 {
+			return fmt.Errorf("budget %d: %d %v %.300s", budget, status, err, body)
+		}
+		var res struct {
+			Data struct {
+				UpdateOrgMemberRoles struct{ Succeeded, Failed, Skipped int }
+			}
+		}
+		_ = json.Unmarshal(body, &res)
+		r := res.Data.UpdateOrgMemberRoles
+		mu.Lock()
+		peak := peakWindow(times, 10*time.Second)
+		total := len(times)
+		mu.Unlock()
+		fmt.Fprintf(out, "  budget %4d/10s: load %s, mutation %s: %d succeeded, %d failed, %d skipped; %d Clerk requests, at most %d in any 10 s (budget %d) %s\n",
+			budget, loaded.Round(time.Millisecond), took.Round(time.Millisecond), r.Succeeded, r.Failed, r.Skipped, total, peak, budget,
+			map[bool]string{true: "within", false: "OVER"}[peak <= budget])
+	}
+	return nil
+}
+
+// peakWindow returns the most of times (in order) inside any window of d.
+func peakWindow(times []time.Time, d time.Duration) int {
+	peak, lo := 0, 0
+	for hi := range times {
+		for times[hi].Sub(times[lo]) >= d {
+			lo++
+		}
+		peak = max(peak, hi-lo+1)
+	}
+	return peak
 }

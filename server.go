@@ -289,7 +289,10 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		Profiles: repo,
 	})
 	svc := &directory.Service{Source: snapshots}
-	bulk := &directory.Bulk{Source: snapshots, Writer: repo, Sink: snapshots, Logger: logger}
+	// A bulk call stops before the server's 60 s WriteTimeout would cut its
+	// answer; the members it did not reach are SKIPPED (run it again: what
+	// was done is UNCHANGED). Its writes share the Clerk rate limiter.
+	bulk := &directory.Bulk{Source: snapshots, Writer: repo, Sink: snapshots, Concurrency: 16, Deadline: 50 * time.Second, Logger: logger}
 
 	gopts := graph.Options{Directory: svc, Bulk: bulk, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
