@@ -433,3 +433,19 @@ func TestProfileIsTheMembersProfile(t *testing.T) {
 		t.Fatalf("missing user: %v", err)
 	}
 }
+
+// TestWriteThatTheRateLimitCannotAdmitInTimeIsADeadline: a write the local
+// limiter could only admit after the call's deadline fails as the deadline,
+// so a bulk call reports it SKIPPED, not FAILED.
+func TestWriteThatTheRateLimitCannotAdmitInTimeIsADeadline(t *testing.T) {
+	_, repo, _ := newEmulated(t, nil, Config{RateLimit: 1})
+	if _, err := repo.SetRole(context.Background(), clerkemu.OrgAcme, clerkemu.UserAcmeMember, clerkemu.RoleBilling); err != nil {
+		t.Fatal(err) // the bucket's one request
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := repo.SetRole(ctx, clerkemu.OrgAcme, clerkemu.UserAcmeMember, clerkemu.RoleViewer)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+}

@@ -201,7 +201,8 @@ func (t *Transport) admit(ctx context.Context) (release func(), err error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w: %v", errRateLimited, err)
+		// The call's deadline would pass while waiting: as good as passed.
+		return nil, fmt.Errorf("%w: %w: %v", errRateLimited, context.DeadlineExceeded, err)
 	}
 	return release, nil
 }

@@ -198,7 +198,9 @@ func (b *Bulk) writeOne(ctx context.Context, log *slog.Logger, orgID, actor stri
 			// Best effort: a cache that cannot apply it reloads instead.
 			_ = b.Sink.Apply(context.WithoutCancel(ctx), []Change{w.Change})
 		}
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		// Not sent, or not answered, before the call's deadline (a rate
+		// limiter that could not admit it in time says so too).
 		item.Status, item.Code, item.Message = ItemSkipped, string(CodeDeadline), "not finished before the call's deadline"
 	case errors.As(err, &we):
 		item.Status, item.Code, item.Message = ItemFailed, we.Code, we.Message
