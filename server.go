@@ -294,7 +294,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	// was done is UNCHANGED). Its writes share the Clerk rate limiter.
 	bulk := &directory.Bulk{Source: snapshots, Writer: repo, Sink: snapshots, Concurrency: 16, Deadline: 50 * time.Second, Logger: logger}
 
-	gopts := graph.Options{Directory: svc, Bulk: bulk, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
+	// Invitations are read from Clerk at most every 10 s per organization
+	// and reloaded after this service's own invites and revokes.
+	invitations := &directory.Invitations{Store: repo, Members: snapshots, Deadline: 50 * time.Second, Logger: logger}
+
+	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}

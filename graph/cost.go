@@ -16,7 +16,8 @@ import (
 // cost is computed, so a caller asking for orgUsers(first: 5000) hears about
 // first, not about complexity. Keyed by "Type.field", then argument name.
 var argumentRanges = map[string]map[string][2]int64{
-	"Query.orgUsers": {"first": {0, directory.MaxFirst}},
+	"Query.orgUsers":       {"first": {0, directory.MaxFirst}},
+	"Query.orgInvitations": {"first": {0, directory.MaxInvitationsFirst}},
 }
 
 // coster computes an operation's cost exactly as gqlgen's complexity package

@@ -33,8 +33,10 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	BulkItem() BulkItemResolver
+	InviteItem() InviteItemResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	RevokeItem() RevokeItemResolver
 	OrgUserFilter() OrgUserFilterResolver
 }
 
@@ -61,10 +63,53 @@ type ComplexityRoot struct {
 		Unchanged func(childComplexity int) int
 	}
 
+	InvitationPageInfo struct {
+		EndCursor   func(childComplexity int) int
+		HasNextPage func(childComplexity int) int
+	}
+
+	InviteItem struct {
+		Code         func(childComplexity int) int
+		EmailAddress func(childComplexity int) int
+		InvitationID func(childComplexity int) int
+		Message      func(childComplexity int) int
+		Status       func(childComplexity int) int
+	}
+
+	InviteResult struct {
+		DryRun    func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		Items     func(childComplexity int) int
+		Requested func(childComplexity int) int
+		Skipped   func(childComplexity int) int
+		Succeeded func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+	}
+
 	Mutation struct {
+		InviteOrgMembers        func(childComplexity int, input model.InviteOrgMembersInput) int
 		RemoveOrgMembers        func(childComplexity int, input model.RemoveOrgMembersInput) int
+		RevokeOrgInvitations    func(childComplexity int, input model.RevokeOrgInvitationsInput) int
 		UpdateOrgMemberMetadata func(childComplexity int, input model.UpdateOrgMemberMetadataInput) int
 		UpdateOrgMemberRoles    func(childComplexity int, input model.UpdateOrgMemberRolesInput) int
+	}
+
+	OrgInvitation struct {
+		CreatedAt      func(childComplexity int) int
+		EmailAddress   func(childComplexity int) int
+		ExpiresAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		PublicMetadata func(childComplexity int) int
+		Role           func(childComplexity int) int
+		RoleName       func(childComplexity int) int
+		Status         func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	OrgInvitationConnection struct {
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	OrgUser struct {
@@ -105,9 +150,28 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		OrgUser  func(childComplexity int, id string) int
-		OrgUsers func(childComplexity int, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) int
-		Viewer   func(childComplexity int) int
+		OrgInvitations func(childComplexity int, status []directory.InvitationStatus, search *string, first *int, after *string) int
+		OrgUser        func(childComplexity int, id string) int
+		OrgUsers       func(childComplexity int, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) int
+		Viewer         func(childComplexity int) int
+	}
+
+	RevokeItem struct {
+		Code         func(childComplexity int) int
+		EmailAddress func(childComplexity int) int
+		InvitationID func(childComplexity int) int
+		Message      func(childComplexity int) int
+		Status       func(childComplexity int) int
+	}
+
+	RevokeResult struct {
+		DryRun    func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		Items     func(childComplexity int) int
+		Requested func(childComplexity int) int
+		Skipped   func(childComplexity int) int
+		Succeeded func(childComplexity int) int
+		Unchanged func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -127,15 +191,30 @@ type BulkItemResolver interface {
 	Code(ctx context.Context, obj *directory.BulkItem) (*string, error)
 	Message(ctx context.Context, obj *directory.BulkItem) (*string, error)
 }
+type InviteItemResolver interface {
+	InvitationID(ctx context.Context, obj *directory.InvitationItem) (*string, error)
+
+	Code(ctx context.Context, obj *directory.InvitationItem) (*string, error)
+	Message(ctx context.Context, obj *directory.InvitationItem) (*string, error)
+}
 type MutationResolver interface {
 	UpdateOrgMemberRoles(ctx context.Context, input model.UpdateOrgMemberRolesInput) (*directory.BulkResult, error)
 	UpdateOrgMemberMetadata(ctx context.Context, input model.UpdateOrgMemberMetadataInput) (*directory.BulkResult, error)
 	RemoveOrgMembers(ctx context.Context, input model.RemoveOrgMembersInput) (*directory.BulkResult, error)
+	InviteOrgMembers(ctx context.Context, input model.InviteOrgMembersInput) (*directory.InvitationResult, error)
+	RevokeOrgInvitations(ctx context.Context, input model.RevokeOrgInvitationsInput) (*directory.InvitationResult, error)
 }
 type QueryResolver interface {
 	OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) (*model.OrgUserConnection, error)
 	OrgUser(ctx context.Context, id string) (*directory.Member, error)
+	OrgInvitations(ctx context.Context, status []directory.InvitationStatus, search *string, first *int, after *string) (*model.OrgInvitationConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+}
+type RevokeItemResolver interface {
+	EmailAddress(ctx context.Context, obj *directory.InvitationItem) (*string, error)
+
+	Code(ctx context.Context, obj *directory.InvitationItem) (*string, error)
+	Message(ctx context.Context, obj *directory.InvitationItem) (*string, error)
 }
 
 type OrgUserFilterResolver interface {
@@ -234,6 +313,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BulkResult.Unchanged(childComplexity), true
 
+	case "InvitationPageInfo.endCursor":
+		if e.ComplexityRoot.InvitationPageInfo.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationPageInfo.EndCursor(childComplexity), true
+	case "InvitationPageInfo.hasNextPage":
+		if e.ComplexityRoot.InvitationPageInfo.HasNextPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationPageInfo.HasNextPage(childComplexity), true
+
+	case "InviteItem.code":
+		if e.ComplexityRoot.InviteItem.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteItem.Code(childComplexity), true
+	case "InviteItem.emailAddress":
+		if e.ComplexityRoot.InviteItem.EmailAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteItem.EmailAddress(childComplexity), true
+	case "InviteItem.invitationId":
+		if e.ComplexityRoot.InviteItem.InvitationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteItem.InvitationID(childComplexity), true
+	case "InviteItem.message":
+		if e.ComplexityRoot.InviteItem.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteItem.Message(childComplexity), true
+	case "InviteItem.status":
+		if e.ComplexityRoot.InviteItem.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteItem.Status(childComplexity), true
+
+	case "InviteResult.dryRun":
+		if e.ComplexityRoot.InviteResult.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteResult.DryRun(childComplexity), true
+	case "InviteResult.failed":
+		if e.ComplexityRoot.InviteResult.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteResult.Failed(childComplexity), true
+	case "InviteResult.items":
+		if e.ComplexityRoot.InviteResult.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteResult.Items(childComplexity), true
+	case "InviteResult.requested":
+		if e.ComplexityRoot.InviteResult.Requested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteResult.Requested(childComplexity), true
+	case "InviteResult.skipped":
+		if e.ComplexityRoot.InviteResult.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteResult.Skipped(childComplexity), true
+	case "InviteResult.succeeded":
+		if e.ComplexityRoot.InviteResult.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteResult.Succeeded(childComplexity), true
+	case "InviteResult.unchanged":
+		if e.ComplexityRoot.InviteResult.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteResult.Unchanged(childComplexity), true
+
+	case "Mutation.inviteOrgMembers":
+		if e.ComplexityRoot.Mutation.InviteOrgMembers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_inviteOrgMembers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InviteOrgMembers(childComplexity, args["input"].(model.InviteOrgMembersInput)), true
 	case "Mutation.removeOrgMembers":
 		if e.ComplexityRoot.Mutation.RemoveOrgMembers == nil {
 			break
@@ -245,6 +422,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveOrgMembers(childComplexity, args["input"].(model.RemoveOrgMembersInput)), true
+	case "Mutation.revokeOrgInvitations":
+		if e.ComplexityRoot.Mutation.RevokeOrgInvitations == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeOrgInvitations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeOrgInvitations(childComplexity, args["input"].(model.RevokeOrgInvitationsInput)), true
 	case "Mutation.updateOrgMemberMetadata":
 		if e.ComplexityRoot.Mutation.UpdateOrgMemberMetadata == nil {
 			break
@@ -267,6 +455,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateOrgMemberRoles(childComplexity, args["input"].(model.UpdateOrgMemberRolesInput)), true
+
+	case "OrgInvitation.createdAt":
+		if e.ComplexityRoot.OrgInvitation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.CreatedAt(childComplexity), true
+	case "OrgInvitation.emailAddress":
+		if e.ComplexityRoot.OrgInvitation.EmailAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.EmailAddress(childComplexity), true
+	case "OrgInvitation.expiresAt":
+		if e.ComplexityRoot.OrgInvitation.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.ExpiresAt(childComplexity), true
+	case "OrgInvitation.id":
+		if e.ComplexityRoot.OrgInvitation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.ID(childComplexity), true
+	case "OrgInvitation.publicMetadata":
+		if e.ComplexityRoot.OrgInvitation.PublicMetadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.PublicMetadata(childComplexity), true
+	case "OrgInvitation.role":
+		if e.ComplexityRoot.OrgInvitation.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.Role(childComplexity), true
+	case "OrgInvitation.roleName":
+		if e.ComplexityRoot.OrgInvitation.RoleName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.RoleName(childComplexity), true
+	case "OrgInvitation.status":
+		if e.ComplexityRoot.OrgInvitation.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.Status(childComplexity), true
+	case "OrgInvitation.updatedAt":
+		if e.ComplexityRoot.OrgInvitation.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitation.UpdatedAt(childComplexity), true
+
+	case "OrgInvitationConnection.nodes":
+		if e.ComplexityRoot.OrgInvitationConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitationConnection.Nodes(childComplexity), true
+	case "OrgInvitationConnection.pageInfo":
+		if e.ComplexityRoot.OrgInvitationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitationConnection.PageInfo(childComplexity), true
+	case "OrgInvitationConnection.totalCount":
+		if e.ComplexityRoot.OrgInvitationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgInvitationConnection.TotalCount(childComplexity), true
 
 	case "OrgUser.banned":
 		if e.ComplexityRoot.OrgUser.Banned == nil {
@@ -422,6 +684,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.orgInvitations":
+		if e.ComplexityRoot.Query.OrgInvitations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_orgInvitations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrgInvitations(childComplexity, args["status"].([]directory.InvitationStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.orgUser":
 		if e.ComplexityRoot.Query.OrgUser == nil {
 			break
@@ -450,6 +723,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RevokeItem.code":
+		if e.ComplexityRoot.RevokeItem.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeItem.Code(childComplexity), true
+	case "RevokeItem.emailAddress":
+		if e.ComplexityRoot.RevokeItem.EmailAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeItem.EmailAddress(childComplexity), true
+	case "RevokeItem.invitationId":
+		if e.ComplexityRoot.RevokeItem.InvitationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeItem.InvitationID(childComplexity), true
+	case "RevokeItem.message":
+		if e.ComplexityRoot.RevokeItem.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeItem.Message(childComplexity), true
+	case "RevokeItem.status":
+		if e.ComplexityRoot.RevokeItem.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeItem.Status(childComplexity), true
+
+	case "RevokeResult.dryRun":
+		if e.ComplexityRoot.RevokeResult.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeResult.DryRun(childComplexity), true
+	case "RevokeResult.failed":
+		if e.ComplexityRoot.RevokeResult.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeResult.Failed(childComplexity), true
+	case "RevokeResult.items":
+		if e.ComplexityRoot.RevokeResult.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeResult.Items(childComplexity), true
+	case "RevokeResult.requested":
+		if e.ComplexityRoot.RevokeResult.Requested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeResult.Requested(childComplexity), true
+	case "RevokeResult.skipped":
+		if e.ComplexityRoot.RevokeResult.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeResult.Skipped(childComplexity), true
+	case "RevokeResult.succeeded":
+		if e.ComplexityRoot.RevokeResult.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeResult.Succeeded(childComplexity), true
+	case "RevokeResult.unchanged":
+		if e.ComplexityRoot.RevokeResult.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeResult.Unchanged(childComplexity), true
 
 	case "Viewer.organizationId":
 		if e.ComplexityRoot.Viewer.OrganizationID == nil {
@@ -492,10 +839,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("BulkTarget", ec.unmarshalInputBulkTarget),
+			graphql.NewInputUnmarshaler("InvitationInput", ec.unmarshalInputInvitationInput),
+			graphql.NewInputUnmarshaler("InviteOrgMembersInput", ec.unmarshalInputInviteOrgMembersInput),
 			graphql.NewInputUnmarshaler("MetadataCondition", ec.unmarshalInputMetadataCondition),
 			graphql.NewInputUnmarshaler("OrgUserFilter", ec.unmarshalInputOrgUserFilter),
 			graphql.NewInputUnmarshaler("OrgUserOrder", ec.unmarshalInputOrgUserOrder),
 			graphql.NewInputUnmarshaler("RemoveOrgMembersInput", ec.unmarshalInputRemoveOrgMembersInput),
+			graphql.NewInputUnmarshaler("RevokeOrgInvitationsInput", ec.unmarshalInputRevokeOrgInvitationsInput),
 			graphql.NewInputUnmarshaler("UpdateOrgMemberMetadataInput", ec.unmarshalInputUpdateOrgMemberMetadataInput),
 			graphql.NewInputUnmarshaler("UpdateOrgMemberRolesInput", ec.unmarshalInputUpdateOrgMemberRolesInput),
 		)
@@ -604,8 +954,66 @@ type Query {
   "One member of the caller's active organization; null when that user is not a member. Requires org:admin."
   orgUser(id: ID!): OrgUser @hasOrgRole(role: "org:admin")
 
+  """
+  Invitations to the caller's active organization (taken from the session
+  token, never from arguments), newest first (createdAt descending, then id).
+  ` + "`" + `status` + "`" + ` selects any of these statuses (null: all; an empty list: none);
+  ` + "`" + `search` + "`" + ` is a case-insensitive substring of the email address. ` + "`" + `first` + "`" + ` is
+  0..100; ` + "`" + `after` + "`" + ` is an endCursor from a previous page (BAD_USER_INPUT naming
+  ` + "`" + `first` + "`" + ` or ` + "`" + `after` + "`" + ` otherwise). Read from Clerk at most every 10 seconds,
+  and at once after this service's own invite or revoke. Requires org:admin.
+  """
+  orgInvitations(
+    status: [InvitationStatus!]
+    search: String
+    first: Int = 100
+    after: String
+  ): OrgInvitationConnection! @hasOrgRole(role: "org:admin")
+
   "The authenticated caller."
   viewer: Viewer!
+}
+
+"An invitation to join an organization, as Clerk holds it."
+type OrgInvitation {
+  "The Clerk invitation id."
+  id: ID!
+  emailAddress: String!
+  "The organization role key the invitee gets, e.g. org:member."
+  role: String!
+  roleName: String
+  status: InvitationStatus!
+  "The invitation's public metadata object (copied to the membership on acceptance)."
+  publicMetadata: JSON!
+  createdAt: Time!
+  updatedAt: Time!
+  "Null when Clerk gives no expiry."
+  expiresAt: Time
+}
+
+"Clerk's invitation statuses."
+enum InvitationStatus {
+  "Sent, neither accepted nor revoked yet."
+  PENDING
+  "The invitee joined the organization."
+  ACCEPTED
+  "An admin revoked it."
+  REVOKED
+  "Not accepted in time."
+  EXPIRED
+}
+
+type OrgInvitationConnection {
+  nodes: [OrgInvitation!]!
+  pageInfo: InvitationPageInfo!
+  "All invitations matching status and search, on every page."
+  totalCount: Int!
+}
+
+type InvitationPageInfo {
+  hasNextPage: Boolean!
+  "The cursor of the page's last invitation, for ` + "`" + `after` + "`" + `; null on an empty page."
+  endCursor: String
 }
 
 "The authenticated caller, as the verified session token describes them."
@@ -761,6 +1169,96 @@ type Mutation {
   updateOrgMemberMetadata(input: UpdateOrgMemberMetadataInput!): BulkResult! @hasOrgRole(role: "org:admin")
   "Remove each targeted member from the organization (a user who is not a member is UNCHANGED)."
   removeOrgMembers(input: RemoveOrgMembersInput!): BulkResult! @hasOrgRole(role: "org:admin")
+
+  """
+  Invite email addresses into the caller's active organization, the caller
+  as inviter. At most 1,000 per call (TOO_MANY_TARGETS); every role must be
+  one of the instance's organization roles (BAD_USER_INPUT naming ` + "`" + `role` + "`" + `),
+  publicMetadata a JSON object, redirectUrl an absolute URL: all checked
+  before any write. One item per distinct address (compared
+  case-insensitively, the first occurrence wins), in the order given:
+  FAILED INVALID_EMAIL for an address that is not one, UNCHANGED
+  ALREADY_A_MEMBER for a member's address, UNCHANGED ALREADY_INVITED for an
+  address with a pending invitation (invitationId is that one), none of them
+  written; the others are sent to Clerk ten at a time, and a batch Clerk
+  refuses as a whole is retried one by one, so each address gets its own
+  outcome (FAILED with Clerk's error code). Requires org:admin.
+  """
+  inviteOrgMembers(input: InviteOrgMembersInput!): InviteResult! @hasOrgRole(role: "org:admin")
+
+  """
+  Revoke invitations of the caller's active organization by id (at most
+  1,000, TOO_MANY_TARGETS). One item per distinct id, in the order given:
+  SUCCEEDED, UNCHANGED NOT_PENDING for an invitation already accepted,
+  revoked or expired (nothing written), FAILED with Clerk's error code
+  (resource_not_found for an id the organization does not have).
+  Requires org:admin.
+  """
+  revokeOrgInvitations(input: RevokeOrgInvitationsInput!): RevokeResult! @hasOrgRole(role: "org:admin")
+}
+
+input InviteOrgMembersInput {
+  invitations: [InvitationInput!]!
+  "Where the invitation link leads: an absolute http(s) URL of your sign-up flow."
+  redirectUrl: String
+  "Answer what would happen; write nothing."
+  dryRun: Boolean = false
+}
+
+input InvitationInput {
+  emailAddress: String!
+  "An organization role key of this instance, e.g. org:member."
+  role: String!
+  "A JSON object saved on the invitation and copied to the membership on acceptance."
+  publicMetadata: JSON
+}
+
+input RevokeOrgInvitationsInput {
+  ids: [ID!]!
+  "Answer what would happen; write nothing."
+  dryRun: Boolean = false
+}
+
+type InviteResult {
+  dryRun: Boolean!
+  "Distinct addresses given."
+  requested: Int!
+  succeeded: Int!
+  unchanged: Int!
+  failed: Int!
+  skipped: Int!
+  items: [InviteItem!]!
+}
+
+type InviteItem {
+  emailAddress: String!
+  "The invitation created (or, for ALREADY_INVITED, the pending one); null otherwise and in a dry run."
+  invitationId: ID
+  status: BulkItemStatus!
+  "Why: ALREADY_A_MEMBER, ALREADY_INVITED, INVALID_EMAIL, DEADLINE_EXCEEDED, or Clerk's error code."
+  code: String
+  message: String
+}
+
+type RevokeResult {
+  dryRun: Boolean!
+  "Distinct ids given."
+  requested: Int!
+  succeeded: Int!
+  unchanged: Int!
+  failed: Int!
+  skipped: Int!
+  items: [RevokeItem!]!
+}
+
+type RevokeItem {
+  invitationId: ID!
+  "The invited address, when the invitation is known."
+  emailAddress: String
+  status: BulkItemStatus!
+  "Why: NOT_PENDING, INVALID_ID, DEADLINE_EXCEEDED, or Clerk's error code (resource_not_found, ...)."
+  code: String
+  message: String
 }
 
 """
@@ -868,6 +1366,88 @@ func (ec *executionContext) childFields_BulkResult(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type BulkResult", field.Name)
 }
 
+func (ec *executionContext) childFields_InvitationPageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hasNextPage":
+		return ec.fieldContext_InvitationPageInfo_hasNextPage(ctx, field)
+	case "endCursor":
+		return ec.fieldContext_InvitationPageInfo_endCursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InvitationPageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_InviteItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "emailAddress":
+		return ec.fieldContext_InviteItem_emailAddress(ctx, field)
+	case "invitationId":
+		return ec.fieldContext_InviteItem_invitationId(ctx, field)
+	case "status":
+		return ec.fieldContext_InviteItem_status(ctx, field)
+	case "code":
+		return ec.fieldContext_InviteItem_code(ctx, field)
+	case "message":
+		return ec.fieldContext_InviteItem_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InviteItem", field.Name)
+}
+
+func (ec *executionContext) childFields_InviteResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dryRun":
+		return ec.fieldContext_InviteResult_dryRun(ctx, field)
+	case "requested":
+		return ec.fieldContext_InviteResult_requested(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_InviteResult_succeeded(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_InviteResult_unchanged(ctx, field)
+	case "failed":
+		return ec.fieldContext_InviteResult_failed(ctx, field)
+	case "skipped":
+		return ec.fieldContext_InviteResult_skipped(ctx, field)
+	case "items":
+		return ec.fieldContext_InviteResult_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InviteResult", field.Name)
+}
+
+func (ec *executionContext) childFields_OrgInvitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OrgInvitation_id(ctx, field)
+	case "emailAddress":
+		return ec.fieldContext_OrgInvitation_emailAddress(ctx, field)
+	case "role":
+		return ec.fieldContext_OrgInvitation_role(ctx, field)
+	case "roleName":
+		return ec.fieldContext_OrgInvitation_roleName(ctx, field)
+	case "status":
+		return ec.fieldContext_OrgInvitation_status(ctx, field)
+	case "publicMetadata":
+		return ec.fieldContext_OrgInvitation_publicMetadata(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_OrgInvitation_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_OrgInvitation_updatedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_OrgInvitation_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgInvitation", field.Name)
+}
+
+func (ec *executionContext) childFields_OrgInvitationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_OrgInvitationConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OrgInvitationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_OrgInvitationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgInvitationConnection", field.Name)
+}
+
 func (ec *executionContext) childFields_OrgUser(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -940,6 +1520,42 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "invitationId":
+		return ec.fieldContext_RevokeItem_invitationId(ctx, field)
+	case "emailAddress":
+		return ec.fieldContext_RevokeItem_emailAddress(ctx, field)
+	case "status":
+		return ec.fieldContext_RevokeItem_status(ctx, field)
+	case "code":
+		return ec.fieldContext_RevokeItem_code(ctx, field)
+	case "message":
+		return ec.fieldContext_RevokeItem_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeItem", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dryRun":
+		return ec.fieldContext_RevokeResult_dryRun(ctx, field)
+	case "requested":
+		return ec.fieldContext_RevokeResult_requested(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_RevokeResult_succeeded(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_RevokeResult_unchanged(ctx, field)
+	case "failed":
+		return ec.fieldContext_RevokeResult_failed(ctx, field)
+	case "skipped":
+		return ec.fieldContext_RevokeResult_skipped(ctx, field)
+	case "items":
+		return ec.fieldContext_RevokeResult_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeResult", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1088,12 +1704,40 @@ func (ec *executionContext) dir_hasOrgRole_args(ctx context.Context, rawArgs map
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_inviteOrgMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.InviteOrgMembersInput, error) {
+			return ec.unmarshalNInviteOrgMembersInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInviteOrgMembersInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeOrgMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RemoveOrgMembersInput, error) {
 			return ec.unmarshalNRemoveOrgMembersInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐRemoveOrgMembersInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeOrgInvitations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RevokeOrgInvitationsInput, error) {
+			return ec.unmarshalNRevokeOrgInvitationsInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐRevokeOrgInvitationsInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1141,6 +1785,44 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_orgInvitations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) ([]directory.InvitationStatus, error) {
+			return ec.unmarshalOInvitationStatus2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatusᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -1555,6 +2237,337 @@ func (ec *executionContext) fieldContext_BulkResult_items(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _InvitationPageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationPageInfo_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNextPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationPageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationPageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _InvitationPageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationPageInfo_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationPageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationPageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _InviteItem_emailAddress(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteItem_emailAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EmailAddress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteItem_emailAddress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _InviteItem_invitationId(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteItem_invitationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.InviteItem().InvitationID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InviteItem_invitationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteItem", field, true, true, "ID")
+}
+
+func (ec *executionContext) _InviteItem_status(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteItem_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v directory.ItemStatus) graphql.Marshaler {
+			return ec.marshalNBulkItemStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐItemStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteItem_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteItem", field, false, false, "BulkItemStatus")
+}
+
+func (ec *executionContext) _InviteItem_code(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteItem_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.InviteItem().Code(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InviteItem_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteItem", field, true, true, "String")
+}
+
+func (ec *executionContext) _InviteItem_message(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteItem_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.InviteItem().Message(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InviteItem_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteItem", field, true, true, "String")
+}
+
+func (ec *executionContext) _InviteResult_dryRun(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteResult_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteResult_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _InviteResult_requested(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteResult_requested(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requested, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteResult_requested(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InviteResult_succeeded(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteResult_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteResult_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InviteResult_unchanged(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteResult_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteResult_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InviteResult_failed(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteResult_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteResult_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InviteResult_skipped(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteResult_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteResult_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InviteResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InviteResult_items(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InviteResult_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []directory.InvitationItem) graphql.Marshaler {
+			return ec.marshalNInviteItem2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InviteResult_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InviteResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InviteItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_updateOrgMemberRoles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1739,6 +2752,424 @@ func (ec *executionContext) fieldContext_Mutation_removeOrgMembers(ctx context.C
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_inviteOrgMembers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_inviteOrgMembers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InviteOrgMembers(ctx, fc.Args["input"].(model.InviteOrgMembersInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *directory.InvitationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *directory.InvitationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.InvitationResult) graphql.Marshaler {
+			return ec.marshalNInviteResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_inviteOrgMembers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InviteResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_inviteOrgMembers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeOrgInvitations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeOrgInvitations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeOrgInvitations(ctx, fc.Args["input"].(model.RevokeOrgInvitationsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *directory.InvitationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *directory.InvitationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.InvitationResult) graphql.Marshaler {
+			return ec.marshalNRevokeResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeOrgInvitations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevokeResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeOrgInvitations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgInvitation_id(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrgInvitation_emailAddress(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_emailAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EmailAddress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_emailAddress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrgInvitation_role(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrgInvitation_roleName(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_roleName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RoleName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_roleName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrgInvitation_status(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v directory.InvitationStatus) graphql.Marshaler {
+			return ec.marshalNInvitationStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "InvitationStatus")
+}
+
+func (ec *executionContext) _OrgInvitation_publicMetadata(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_publicMetadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublicMetadata, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+			return ec.marshalNJSON2encodingᚋjsonᚐRawMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_publicMetadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _OrgInvitation_createdAt(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OrgInvitation_updatedAt(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OrgInvitation_expiresAt(ctx context.Context, field graphql.CollectedField, obj *directory.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitation_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitation_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OrgInvitationConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.OrgInvitationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitationConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*directory.Invitation) graphql.Marshaler {
+			return ec.marshalNOrgInvitation2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitationConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgInvitationConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgInvitation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgInvitationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.OrgInvitationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.InvitationPageInfo) graphql.Marshaler {
+			return ec.marshalNInvitationPageInfo2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInvitationPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgInvitationConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InvitationPageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgInvitationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.OrgInvitationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgInvitationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgInvitationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgInvitationConnection", field, true, false, "Int")
 }
 
 func (ec *executionContext) _OrgUser_id(ctx context.Context, field graphql.CollectedField, obj *directory.Member) (ret graphql.Marshaler) {
@@ -2476,6 +3907,68 @@ func (ec *executionContext) fieldContext_Query_orgUser(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_orgInvitations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_orgInvitations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrgInvitations(ctx, fc.Args["status"].([]directory.InvitationStatus), fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *model.OrgInvitationConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *model.OrgInvitationConnection
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrgInvitationConnection) graphql.Marshaler {
+			return ec.marshalNOrgInvitationConnection2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgInvitationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_orgInvitations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgInvitationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_orgInvitations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2579,6 +4072,291 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RevokeItem_invitationId(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeItem_invitationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvitationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeItem_invitationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RevokeItem_emailAddress(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeItem_emailAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RevokeItem().EmailAddress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeItem_emailAddress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeItem", field, true, true, "String")
+}
+
+func (ec *executionContext) _RevokeItem_status(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeItem_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v directory.ItemStatus) graphql.Marshaler {
+			return ec.marshalNBulkItemStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐItemStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeItem_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeItem", field, false, false, "BulkItemStatus")
+}
+
+func (ec *executionContext) _RevokeItem_code(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeItem_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RevokeItem().Code(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeItem_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeItem", field, true, true, "String")
+}
+
+func (ec *executionContext) _RevokeItem_message(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeItem_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RevokeItem().Message(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeItem_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeItem", field, true, true, "String")
+}
+
+func (ec *executionContext) _RevokeResult_dryRun(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeResult_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeResult_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RevokeResult_requested(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeResult_requested(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requested, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeResult_requested(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RevokeResult_succeeded(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeResult_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeResult_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RevokeResult_unchanged(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeResult_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeResult_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RevokeResult_failed(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeResult_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeResult_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RevokeResult_skipped(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeResult_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeResult_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevokeResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RevokeResult_items(ctx context.Context, field graphql.CollectedField, obj *directory.InvitationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeResult_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []directory.InvitationItem) graphql.Marshaler {
+			return ec.marshalNRevokeItem2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeResult_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RevokeResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevokeItem(ctx, field)
 		},
 	}
 	return fc, nil
@@ -3828,6 +5606,122 @@ func UnmarshalBulkTarget(ctx context.Context, raw any) (model.BulkTarget, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputInvitationInput(ctx context.Context, obj any) (model.InvitationInput, error) {
+	var it model.InvitationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"emailAddress", "role", "publicMetadata"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "emailAddress":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailAddress"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailAddress = data
+		case "role":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Role = data
+		case "publicMetadata":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publicMetadata"))
+			data, err := ec.unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublicMetadata = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInvitationInput unmarshals raw into the InvitationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInvitationInput(ctx context.Context, raw any) (model.InvitationInput, error) {
+	var out model.InvitationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InvitationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputInviteOrgMembersInput(ctx context.Context, obj any) (model.InviteOrgMembersInput, error) {
+	var it model.InviteOrgMembersInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"invitations", "redirectUrl", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "invitations":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invitations"))
+			data, err := ec.unmarshalNInvitationInput2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInvitationInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Invitations = data
+		case "redirectUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("redirectUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RedirectURL = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInviteOrgMembersInput unmarshals raw into the InviteOrgMembersInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInviteOrgMembersInput(ctx context.Context, raw any) (model.InviteOrgMembersInput, error) {
+	var out model.InviteOrgMembersInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InviteOrgMembersInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputMetadataCondition(ctx context.Context, obj any) (map[string]any, error) {
 	var it map[string]any
 	if obj == nil {
@@ -4147,6 +6041,59 @@ func UnmarshalRemoveOrgMembersInput(ctx context.Context, raw any) (model.RemoveO
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRevokeOrgInvitationsInput(ctx context.Context, obj any) (model.RevokeOrgInvitationsInput, error) {
+	var it model.RevokeOrgInvitationsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"ids", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ids":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ids"))
+			data, err := ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ids = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRevokeOrgInvitationsInput unmarshals raw into the RevokeOrgInvitationsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRevokeOrgInvitationsInput(ctx context.Context, raw any) (model.RevokeOrgInvitationsInput, error) {
+	var out model.RevokeOrgInvitationsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RevokeOrgInvitationsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateOrgMemberMetadataInput(ctx context.Context, obj any) (model.UpdateOrgMemberMetadataInput, error) {
 	var it model.UpdateOrgMemberMetadataInput
 	if obj == nil {
@@ -4393,6 +6340,163 @@ func (ec *executionContext) _BulkResult(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var invitationPageInfoImplementors = []string{"InvitationPageInfo"}
+
+func (ec *executionContext) _InvitationPageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.InvitationPageInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, invitationPageInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InvitationPageInfo")
+		case "hasNextPage":
+			out.Values[i] = ec._InvitationPageInfo_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endCursor":
+			out.Values[i] = ec._InvitationPageInfo_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var inviteItemImplementors = []string{"InviteItem"}
+
+func (ec *executionContext) _InviteItem(ctx context.Context, sel ast.SelectionSet, obj *directory.InvitationItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, inviteItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InviteItem")
+		case "emailAddress":
+			out.Values[i] = ec._InviteItem_emailAddress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invitationId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._InviteItem_invitationId(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._InviteItem_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "code":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._InviteItem_code(ctx, field, obj)
+				})
+		case "message":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._InviteItem_message(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var inviteResultImplementors = []string{"InviteResult"}
+
+func (ec *executionContext) _InviteResult(ctx context.Context, sel ast.SelectionSet, obj *directory.InvitationResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, inviteResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InviteResult")
+		case "dryRun":
+			out.Values[i] = ec._InviteResult_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requested":
+			out.Values[i] = ec._InviteResult_requested(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "succeeded":
+			out.Values[i] = ec._InviteResult_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._InviteResult_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._InviteResult_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._InviteResult_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._InviteResult_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -4430,6 +6534,136 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_removeOrgMembers(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inviteOrgMembers":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_inviteOrgMembers(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeOrgInvitations":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeOrgInvitations(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgInvitationImplementors = []string{"OrgInvitation"}
+
+func (ec *executionContext) _OrgInvitation(ctx context.Context, sel ast.SelectionSet, obj *directory.Invitation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgInvitationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgInvitation")
+		case "id":
+			out.Values[i] = ec._OrgInvitation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "emailAddress":
+			out.Values[i] = ec._OrgInvitation_emailAddress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "role":
+			out.Values[i] = ec._OrgInvitation_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "roleName":
+			out.Values[i] = ec._OrgInvitation_roleName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._OrgInvitation_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publicMetadata":
+			out.Values[i] = ec._OrgInvitation_publicMetadata(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._OrgInvitation_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._OrgInvitation_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._OrgInvitation_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgInvitationConnectionImplementors = []string{"OrgInvitationConnection"}
+
+func (ec *executionContext) _OrgInvitationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.OrgInvitationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgInvitationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgInvitationConnection")
+		case "nodes":
+			out.Values[i] = ec._OrgInvitationConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._OrgInvitationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._OrgInvitationConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -4718,6 +6952,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_orgUser(ctx, field)
 				})
+		case "orgInvitations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_orgInvitations(ctx, field)
+				})
 		case "viewer":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -4737,6 +6977,125 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revokeItemImplementors = []string{"RevokeItem"}
+
+func (ec *executionContext) _RevokeItem(ctx context.Context, sel ast.SelectionSet, obj *directory.InvitationItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revokeItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevokeItem")
+		case "invitationId":
+			out.Values[i] = ec._RevokeItem_invitationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "emailAddress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RevokeItem_emailAddress(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._RevokeItem_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "code":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RevokeItem_code(ctx, field, obj)
+				})
+		case "message":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RevokeItem_message(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revokeResultImplementors = []string{"RevokeResult"}
+
+func (ec *executionContext) _RevokeResult(ctx context.Context, sel ast.SelectionSet, obj *directory.InvitationResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revokeResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevokeResult")
+		case "dryRun":
+			out.Values[i] = ec._RevokeResult_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requested":
+			out.Values[i] = ec._RevokeResult_requested(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "succeeded":
+			out.Values[i] = ec._RevokeResult_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._RevokeResult_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._RevokeResult_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._RevokeResult_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._RevokeResult_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5246,6 +7605,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5258,6 +7646,81 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNInvitationInput2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInvitationInputᚄ(ctx context.Context, v any) ([]*model.InvitationInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.InvitationInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInvitationInput2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInvitationInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNInvitationInput2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInvitationInput(ctx context.Context, v any) (*model.InvitationInput, error) {
+	res, err := ec.unmarshalInputInvitationInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInvitationPageInfo2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInvitationPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.InvitationPageInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InvitationPageInfo!")
+		return graphql.Null
+	}
+	return ec._InvitationPageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNInvitationStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatus(ctx context.Context, v any) (directory.InvitationStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := directory.InvitationStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInvitationStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatus(ctx context.Context, sel ast.SelectionSet, v directory.InvitationStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "InvitationStatus!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNInviteItem2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItem(ctx context.Context, sel ast.SelectionSet, v directory.InvitationItem) graphql.Marshaler {
+	return ec._InviteItem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNInviteItem2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItemᚄ(ctx context.Context, sel ast.SelectionSet, v []directory.InvitationItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInviteItem2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNInviteOrgMembersInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐInviteOrgMembersInput(ctx context.Context, v any) (model.InviteOrgMembersInput, error) {
+	res, err := ec.unmarshalInputInviteOrgMembersInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInviteResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationResult(ctx context.Context, sel ast.SelectionSet, v *directory.InvitationResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InviteResult!")
+		return graphql.Null
+	}
+	return ec._InviteResult(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, v any) (json.RawMessage, error) {
@@ -5291,6 +7754,38 @@ func (ec *executionContext) unmarshalNOrderDirection2githubᚗcomᚋorgusersᚋo
 
 func (ec *executionContext) marshalNOrderDirection2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrderDirection(ctx context.Context, sel ast.SelectionSet, v model.OrderDirection) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNOrgInvitation2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationᚄ(ctx context.Context, sel ast.SelectionSet, v []*directory.Invitation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrgInvitation2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOrgInvitation2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitation(ctx context.Context, sel ast.SelectionSet, v *directory.Invitation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgInvitation!")
+		return graphql.Null
+	}
+	return ec._OrgInvitation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrgInvitationConnection2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgInvitationConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrgInvitationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgInvitationConnection!")
+		return graphql.Null
+	}
+	return ec._OrgInvitationConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNOrgUser2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []*directory.Member) graphql.Marshaler {
@@ -5375,6 +7870,39 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋorgusersᚋorguse
 func (ec *executionContext) unmarshalNRemoveOrgMembersInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐRemoveOrgMembersInput(ctx context.Context, v any) (model.RemoveOrgMembersInput, error) {
 	res, err := ec.unmarshalInputRemoveOrgMembersInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRevokeItem2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItem(ctx context.Context, sel ast.SelectionSet, v directory.InvitationItem) graphql.Marshaler {
+	return ec._RevokeItem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRevokeItem2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItemᚄ(ctx context.Context, sel ast.SelectionSet, v []directory.InvitationItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRevokeItem2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNRevokeOrgInvitationsInput2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐRevokeOrgInvitationsInput(ctx context.Context, v any) (model.RevokeOrgInvitationsInput, error) {
+	res, err := ec.unmarshalInputRevokeOrgInvitationsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRevokeResult2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationResult(ctx context.Context, sel ast.SelectionSet, v *directory.InvitationResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RevokeResult!")
+		return graphql.Null
+	}
+	return ec._RevokeResult(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -5693,6 +8221,42 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOInvitationStatus2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatusᚄ(ctx context.Context, v any) ([]directory.InvitationStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]directory.InvitationStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInvitationStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInvitationStatus2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []directory.InvitationStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInvitationStatus2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐInvitationStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, v any) (json.RawMessage, error) {

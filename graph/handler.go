@@ -26,6 +26,9 @@ type Options struct {
 	Directory *directory.Service
 	// Bulk runs the bulk mutations; nil answers them INTERNAL_SERVER_ERROR.
 	Bulk *directory.Bulk
+	// Invitations answers orgInvitations, inviteOrgMembers and
+	// revokeOrgInvitations; nil answers them INTERNAL_SERVER_ERROR.
+	Invitations *directory.Invitations
 	// Introspection enables schema introspection (and field suggestions in errors).
 	Introspection bool
 	// Limits bound each operation before it runs; zero fields mean their defaults.
@@ -55,6 +58,13 @@ func New(r *Resolver) Config {
 		n := 100
 		if first != nil {
 			n = max(*first, 1) // first: 0 still answers totalCount and pageInfo
+		}
+		return 1 + n*child
+	}
+	c.Complexity.Query.OrgInvitations = func(child int, _ []directory.InvitationStatus, _ *string, first *int, _ *string) int {
+		n := 100
+		if first != nil {
+			n = max(*first, 1)
 		}
 		return 1 + n*child
 	}
@@ -94,7 +104,7 @@ func NewHandler(o Options) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	es := NewExecutableSchema(New(&Resolver{Directory: o.Directory, Bulk: o.Bulk}))
+	es := NewExecutableSchema(New(&Resolver{Directory: o.Directory, Bulk: o.Bulk, Invitations: o.Invitations}))
 	cacheBytes := o.QueryCacheBytes
 	if cacheBytes == 0 {
 		cacheBytes = DefaultQueryCacheBytes

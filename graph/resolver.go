@@ -9,4 +9,7 @@ type Resolver struct {
 	Directory *directory.Service
 	// Bulk runs the bulk mutations; nil answers them with INTERNAL_SERVER_ERROR.
 	Bulk *directory.Bulk
+	// Invitations answers orgInvitations and runs the invitation mutations;
+	// nil answers them with INTERNAL_SERVER_ERROR.
+	Invitations *directory.Invitations
 }

@@ -87,6 +87,7 @@ type usage struct {
 	mu       sync.Mutex
 	versions map[string]bool
 	errors   bool
+	volatile bool // the answer depends on more than member snapshots
 }
 
 type usageKey struct{}
@@ -105,6 +106,16 @@ func recordSnapshot(ctx context.Context, snap *directory.Snapshot) {
 	u.versions[snap.Version()] = true
 }
 
+// noStore notes that the request's answer depends on data no snapshot
+// version tracks (invitations), so it is never stored.
+func noStore(ctx context.Context) {
+	if u, _ := ctx.Value(usageKey{}).(*usage); u != nil {
+		u.mu.Lock()
+		u.volatile = true
+		u.mu.Unlock()
+	}
+}
+
 // markErrors notes that the response carries errors, so it is not stored.
 func markErrors(ctx context.Context) {
 	if u, _ := ctx.Value(usageKey{}).(*usage); u != nil {
@@ -120,7 +131,7 @@ func markErrors(ctx context.Context) {
 func (u *usage) cacheable() (string, bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.errors || len(u.versions) > 1 {
+	if u.errors || u.volatile || len(u.versions) > 1 {
 		return "", false
 	}
 	for v := range u.versions {

@@ -24,6 +24,21 @@ func (r *bulkItemResolver) Message(ctx context.Context, obj *directory.BulkItem)
 	return optional(obj.Message), nil
 }
 
+// InvitationID is the resolver for the invitationId field.
+func (r *inviteItemResolver) InvitationID(ctx context.Context, obj *directory.InvitationItem) (*string, error) {
+	return optional(obj.InvitationID), nil
+}
+
+// Code is the resolver for the code field.
+func (r *inviteItemResolver) Code(ctx context.Context, obj *directory.InvitationItem) (*string, error) {
+	return optional(obj.Code), nil
+}
+
+// Message is the resolver for the message field.
+func (r *inviteItemResolver) Message(ctx context.Context, obj *directory.InvitationItem) (*string, error) {
+	return optional(obj.Message), nil
+}
+
 // UpdateOrgMemberRoles is the resolver for the updateOrgMemberRoles field.
 func (r *mutationResolver) UpdateOrgMemberRoles(ctx context.Context, input model.UpdateOrgMemberRolesInput) (*directory.BulkResult, error) {
 	return r.bulk(ctx, input.Target, directory.Action{Kind: directory.ActionSetRole, Role: input.Role}, input.DryRun)
@@ -41,6 +56,16 @@ func (r *mutationResolver) UpdateOrgMemberMetadata(ctx context.Context, input mo
 // RemoveOrgMembers is the resolver for the removeOrgMembers field.
 func (r *mutationResolver) RemoveOrgMembers(ctx context.Context, input model.RemoveOrgMembersInput) (*directory.BulkResult, error) {
 	return r.bulk(ctx, input.Target, directory.Action{Kind: directory.ActionRemove}, input.DryRun)
+}
+
+// InviteOrgMembers is the resolver for the inviteOrgMembers field.
+func (r *mutationResolver) InviteOrgMembers(ctx context.Context, input model.InviteOrgMembersInput) (*directory.InvitationResult, error) {
+	return r.invite(ctx, input)
+}
+
+// RevokeOrgInvitations is the resolver for the revokeOrgInvitations field.
+func (r *mutationResolver) RevokeOrgInvitations(ctx context.Context, input model.RevokeOrgInvitationsInput) (*directory.InvitationResult, error) {
+	return r.revoke(ctx, input)
 }
 
 // OrgUsers is the resolver for the orgUsers field.
@@ -81,6 +106,11 @@ func (r *queryResolver) OrgUser(ctx context.Context, id string) (*directory.Memb
 	return m, nil
 }
 
+// OrgInvitations is the resolver for the orgInvitations field.
+func (r *queryResolver) OrgInvitations(ctx context.Context, status []directory.InvitationStatus, search *string, first *int, after *string) (*model.OrgInvitationConnection, error) {
+	return r.orgInvitations(ctx, status, search, first, after)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	p, err := auth.FromContext(ctx)
@@ -100,6 +130,21 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	return v, nil
 }
 
+// EmailAddress is the resolver for the emailAddress field.
+func (r *revokeItemResolver) EmailAddress(ctx context.Context, obj *directory.InvitationItem) (*string, error) {
+	return optional(obj.EmailAddress), nil
+}
+
+// Code is the resolver for the code field.
+func (r *revokeItemResolver) Code(ctx context.Context, obj *directory.InvitationItem) (*string, error) {
+	return optional(obj.Code), nil
+}
+
+// Message is the resolver for the message field.
+func (r *revokeItemResolver) Message(ctx context.Context, obj *directory.InvitationItem) (*string, error) {
+	return optional(obj.Message), nil
+}
+
 // Metadata is the resolver for the metadata field.
 func (r *orgUserFilterResolver) Metadata(ctx context.Context, obj *model.OrgUserFilter, data []map[string]any) error {
 	obj.Metadata = data
@@ -109,18 +154,26 @@ func (r *orgUserFilterResolver) Metadata(ctx context.Context, obj *model.OrgUser
 // BulkItem returns BulkItemResolver implementation.
 func (r *Resolver) BulkItem() BulkItemResolver { return &bulkItemResolver{r} }
 
+// InviteItem returns InviteItemResolver implementation.
+func (r *Resolver) InviteItem() InviteItemResolver { return &inviteItemResolver{r} }
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// RevokeItem returns RevokeItemResolver implementation.
+func (r *Resolver) RevokeItem() RevokeItemResolver { return &revokeItemResolver{r} }
+
 // OrgUserFilter returns OrgUserFilterResolver implementation.
 func (r *Resolver) OrgUserFilter() OrgUserFilterResolver { return &orgUserFilterResolver{r} }
 
 type (
 	bulkItemResolver      struct{ *Resolver }
+	inviteItemResolver    struct{ *Resolver }
 	mutationResolver      struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
+	revokeItemResolver    struct{ *Resolver }
 	orgUserFilterResolver struct{ *Resolver }
 )

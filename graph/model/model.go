@@ -59,3 +59,29 @@ type PageInfo struct {
 	HasPreviousPage bool
 	StartCursor     *string
 }
+
+// OrgInvitationConnection is one page of invitations.
+type OrgInvitationConnection struct {
+	Page *directory.InvitationPage
+}
+
+// Nodes returns the invitations of the page.
+func (c *OrgInvitationConnection) Nodes() []*directory.Invitation { return c.Page.Invitations }
+
+// PageInfo says whether more invitations follow and where to continue.
+func (c *OrgInvitationConnection) PageInfo() *InvitationPageInfo {
+	p := &InvitationPageInfo{HasNextPage: c.Page.HasNextPage}
+	if c.Page.EndCursor != "" {
+		p.EndCursor = &c.Page.EndCursor
+	}
+	return p
+}
+
+// TotalCount counts every invitation matching the query.
+func (c *OrgInvitationConnection) TotalCount() int { return c.Page.TotalCount }
+
+// InvitationPageInfo is the page information of an invitation page.
+type InvitationPageInfo struct {
+	HasNextPage bool
+	EndCursor   *string
+}

@@ -21,6 +21,22 @@ type BulkTarget struct {
 	ExpectedCount *int           `json:"expectedCount,omitempty"`
 }
 
+type InvitationInput struct {
+	EmailAddress string `json:"emailAddress"`
+	// An organization role key of this instance, e.g. org:member.
+	Role string `json:"role"`
+	// A JSON object saved on the invitation and copied to the membership on acceptance.
+	PublicMetadata json.RawMessage `json:"publicMetadata,omitempty"`
+}
+
+type InviteOrgMembersInput struct {
+	Invitations []*InvitationInput `json:"invitations"`
+	// Where the invitation link leads: an absolute http(s) URL of your sign-up flow.
+	RedirectURL *string `json:"redirectUrl,omitempty"`
+	// Answer what would happen; write nothing.
+	DryRun *bool `json:"dryRun,omitempty"`
+}
+
 // Bulk operations on the members of the caller's active organization. Each
 // selects its members with a BulkTarget, answers one BulkItem per member, and
 // never fails as a whole for one member's sake: a member Clerk refuses is
@@ -72,6 +88,12 @@ type Query struct {
 type RemoveOrgMembersInput struct {
 	Target *BulkTarget `json:"target"`
 	DryRun *bool       `json:"dryRun,omitempty"`
+}
+
+type RevokeOrgInvitationsInput struct {
+	Ids []string `json:"ids"`
+	// Answer what would happen; write nothing.
+	DryRun *bool `json:"dryRun,omitempty"`
 }
 
 type UpdateOrgMemberMetadataInput struct {
