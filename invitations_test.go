@@ -402,3 +402,25 @@ func TestInvitationsRequireOrgAdmin(t *testing.T) {
 		t.Fatalf("%d Clerk requests for refused callers: %v", n, s.emu.Requests())
 	}
 }
+
+// TestInvitationWebhooksReloadTheList: an invitation created in Clerk
+// behind the server's back reaches the next orgInvitations at once through
+// its webhook, not after the list's 10 s cache; an acceptance reaches the
+// member list too.
+func TestInvitationWebhooksReloadTheList(t *testing.T) {
+	s := newWebhookStack(t)
+	before, _ := s.invitations(t, s.tokens.Admin, `status: [PENDING]`)
+	id := s.clerkInvite(t, clerkemu.OrgAcme, "hooked@example.com")
+	after, resp := s.invitations(t, s.tokens.Admin, `status: [PENDING]`)
+	if after.TotalCount != before.TotalCount+1 {
+		t.Fatalf("pending %d then %d: %+v", before.TotalCount, after.TotalCount, resp.Errors)
+	}
+	userID, err := s.emu.AcceptInvitation(clerkemu.OrgAcme, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted, _ := s.invitations(t, s.tokens.Admin, `status: [ACCEPTED], search: "hooked@"`)
+	if accepted.TotalCount != 1 || s.member(t, userID) == nil {
+		t.Fatalf("accepted %+v; member %v", accepted, s.member(t, userID))
+	}
+}

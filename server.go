@@ -313,7 +313,8 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	mux.Handle("GET "+rest.OpenAPIPath, rest.OpenAPIHandler())
 	if len(cfg.WebhookSecrets) > 0 {
 		// No session: the Svix signature is the authentication.
-		mux.Handle(WebhookPath, webhook.NewHandler(&webhook.Verifier{Secrets: cfg.WebhookSecrets}, snapshots, logger))
+		sink := sinks{snapshots, invitations}
+		mux.Handle(WebhookPath, webhook.NewHandler(&webhook.Verifier{Secrets: cfg.WebhookSecrets}, sink, logger))
 	}
 	if cfg.Introspection {
 		gcfg := graphiql.Config{Endpoint: "/graphql", Title: "orgusers GraphiQL", DefaultQuery: exampleQuery}
@@ -337,6 +338,19 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		h = loopbackHostOnly(mux)
 	}
 	return &App{Handler: h, Cache: snapshots, closers: []func(){snapshots.Close}}, nil
+}
+
+// sinks applies changes to each of its sinks in turn: the member cache and
+// the invitation lists both hear the webhooks.
+type sinks []webhook.Sink
+
+func (s sinks) Apply(ctx context.Context, changes []directory.Change) error {
+	for _, sink := range s {
+		if err := sink.Apply(ctx, changes); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loopbackHostOnly refuses, with 403, a request whose Host is not

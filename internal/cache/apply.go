@@ -44,6 +44,9 @@ func (c *Cache) Apply(ctx context.Context, changes []directory.Change) error {
 		return nil // shutting down: nothing is served from here any more
 	}
 	for _, ch := range changes {
+		if ch.Kind == directory.ChangeInvitationChanged {
+			continue // no member changed
+		}
 		if ch.OrgID != "" {
 			c.dropInflightLocked(ch.OrgID)
 			if _, ok := c.entries[ch.OrgID]; ok {

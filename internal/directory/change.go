@@ -27,6 +27,10 @@ const (
 	// an event whose payload lacks what a patch needs: the snapshot is
 	// dropped so that the next read reloads it.
 	ChangeReload
+	// ChangeInvitationChanged: an invitation of OrgID was created,
+	// accepted or revoked. Members are not affected (an acceptance comes
+	// with its own membership change); cached invitation lists reload.
+	ChangeInvitationChanged
 )
 
 func (k ChangeKind) String() string {
@@ -43,6 +47,8 @@ func (k ChangeKind) String() string {
 		return "organization dropped"
 	case ChangeReload:
 		return "reload"
+	case ChangeInvitationChanged:
+		return "invitation changed"
 	}
 	return "unknown change"
 }

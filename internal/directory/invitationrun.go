@@ -137,6 +137,19 @@ func (s *Invitations) List(ctx context.Context, orgID string, q InvitationQuery)
 	return PageInvitations(list, q)
 }
 
+// Apply drops the cached lists of the organizations whose invitations
+// changes say changed (ChangeInvitationChanged, ChangeOrgDropped); other
+// changes do not concern invitations. It implements the webhook's sink
+// next to the member cache, and never fails.
+func (s *Invitations) Apply(_ context.Context, changes []Change) error {
+	for _, c := range changes {
+		if c.Kind == ChangeInvitationChanged || c.Kind == ChangeOrgDropped {
+			s.Invalidate(c.OrgID)
+		}
+	}
+	return nil
+}
+
 // Invalidate drops orgID's cached list, so the next read loads it.
 func (s *Invitations) Invalidate(orgID string) {
 	s.mu.Lock()

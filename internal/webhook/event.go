@@ -17,6 +17,10 @@ const (
 	TypeUserUpdated         = "user.updated"
 	TypeUserDeleted         = "user.deleted"
 	TypeOrganizationDeleted = "organization.deleted"
+	// Invitation events change no member; they reload invitation lists.
+	TypeInvitationCreated  = "organizationInvitation.created"
+	TypeInvitationAccepted = "organizationInvitation.accepted"
+	TypeInvitationRevoked  = "organizationInvitation.revoked"
 )
 
 // Event is one decoded Clerk webhook event.
@@ -72,6 +76,14 @@ func Decode(body []byte) (Event, error) {
 		change, err = decodeUser(env.Type, env.Data)
 	case TypeUserDeleted, TypeOrganizationDeleted:
 		change, err = decodeDeleted(env.Type, env.Data)
+	case TypeInvitationCreated, TypeInvitationAccepted, TypeInvitationRevoked:
+		var inv struct {
+			OrganizationID string `json:"organization_id"`
+		}
+		if err = decodeData(env.Type, env.Data, &inv); err == nil && inv.OrganizationID == "" {
+			err = newError(env.Type + " event has no data.organization_id")
+		}
+		change = directory.Change{Kind: directory.ChangeInvitationChanged, OrgID: inv.OrganizationID}
 	default:
 		return ev, nil
 	}

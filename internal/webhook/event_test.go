@@ -148,7 +148,7 @@ func TestDecodeSpecExamples(t *testing.T) {
 }
 
 func TestDecodeIgnoredTypes(t *testing.T) {
-	for _, typ := range []string{"user.created", "organizationInvitation.accepted"} {
+	for _, typ := range []string{"user.created"} {
 		t.Run(typ, func(t *testing.T) {
 			ev, err := webhook.Decode(readEvent(t, typ))
 			if err != nil {
@@ -418,5 +418,17 @@ func TestDecodeReloads(t *testing.T) {
 				t.Fatalf("reload %+v, reason %q", c, ev.Reason)
 			}
 		})
+	}
+}
+
+// TestDecodeInvitationEvents: invitation events change no member but tell
+// the invitation lists of their organization to reload.
+func TestDecodeInvitationEvents(t *testing.T) {
+	ev, err := webhook.Decode(readEvent(t, "organizationInvitation.accepted"))
+	if err != nil || len(ev.Changes) != 1 || ev.Changes[0].Kind != directory.ChangeInvitationChanged || ev.Changes[0].OrgID == "" {
+		t.Fatalf("Decode = %+v, %v", ev, err)
+	}
+	if _, err := webhook.Decode([]byte(`{"type":"organizationInvitation.revoked","data":{"id":"orginv_1"}}`)); err == nil {
+		t.Fatal("an invitation event without organization_id decoded")
 	}
 }

@@ -158,7 +158,6 @@ func TestHandlerIgnoresUnknownTypes(t *testing.T) {
 	for _, body := range [][]byte{
 		[]byte(`{"type":"session.created","object":"event","data":{"id":"sess_1"}}`),
 		readEvent(t, "user.created"),
-		readEvent(t, "organizationInvitation.accepted"),
 	} {
 		assertResponse(t, s.deliver("msg_ignored", body), http.StatusOK, `{"ok":true,"ignored":true}`)
 	}
