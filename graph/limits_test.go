@@ -112,24 +112,24 @@ func TestEachLimitRejectsWithItsCode(t *testing.T) {
 		status      int
 		code, says  string
 	}{
-		{"fan-out 12", fanOut(12, 4), 422, CodeTooManyFields, "16777216 fields"},
-		{"31 aliases", aliases(31), 422, CodeTooManyAliases, "more than 30 aliases"},
-		{"2,400 aliases", aliases(2400), 422, CodeTooManyAliases, "more than 30 aliases"},
-		{"51 directives", directives(51), 422, CodeTooManyDirectives, "more than 50 directives"},
-		{"700 directives", directives(700), 422, CodeTooManyDirectives, "more than 50 directives"},
-		{"2,001 fields", repeats(2001), 422, CodeTooManyFields, "more than 2000 fields"},
-		{"11 repeats of one field", repeats(11), 422, CodeTooManyFields, "__typename is selected 11 times"},
-		{"depth 9", nested(9), 422, CodeQueryTooDeep, "9 levels"},
-		{"a filter literal 40 nots deep", notFilter(40), 422, CodeQueryTooDeep, "argument filter"},
-		{"a filter literal 400 nots deep", notFilter(400), 422, CodeQueryTooDeep, "argument filter"},
-		{"too many tokens", arguments(1000), 422, CodeQueryTooLarge, "tokens"},
-		{"over 64 KiB", strings.Repeat(" ", 64<<10) + "{ __typename }", 422, CodeQueryTooLarge, "bytes"},
-		{"five full pages", pages(5), 422, CodeQueryTooComplex, "costs 80005"},
+		{"fan-out 12", fanOut(12, 4), 200, CodeTooManyFields, "16777216 fields"},
+		{"31 aliases", aliases(31), 200, CodeTooManyAliases, "more than 30 aliases"},
+		{"2,400 aliases", aliases(2400), 200, CodeTooManyAliases, "more than 30 aliases"},
+		{"51 directives", directives(51), 200, CodeTooManyDirectives, "more than 50 directives"},
+		{"700 directives", directives(700), 200, CodeTooManyDirectives, "more than 50 directives"},
+		{"2,001 fields", repeats(2001), 200, CodeTooManyFields, "more than 2000 fields"},
+		{"11 repeats of one field", repeats(11), 200, CodeTooManyFields, "__typename is selected 11 times"},
+		{"depth 9", nested(9), 200, CodeQueryTooDeep, "9 levels"},
+		{"a filter literal 40 nots deep", notFilter(40), 200, CodeQueryTooDeep, "argument filter"},
+		{"a filter literal 400 nots deep", notFilter(400), 200, CodeQueryTooDeep, "argument filter"},
+		{"too many tokens", arguments(1000), 200, CodeQueryTooLarge, "tokens"},
+		{"over 64 KiB", strings.Repeat(" ", 64<<10) + "{ __typename }", 200, CodeQueryTooLarge, "bytes"},
+		{"five full pages", pages(5), 200, CodeQueryTooComplex, "costs 80005"},
 		{"first over 1000", `{ orgUsers(first: 5000) { totalCount } }`, 200, "BAD_USER_INPUT", "first"},
 		{"first negative", `{ orgUsers(first: -1) { totalCount } }`, 200, "BAD_USER_INPUT", "first"},
 		{"first over 1000 in a big page", `{ orgUsers(first: 5000) { nodes { ` + allMemberFields + ` } } }`, 200, "BAD_USER_INPUT", "first"},
-		{"a fragment spreading itself", `{ ...A } fragment A on Query { ...A }`, 422, "GRAPHQL_VALIDATION_FAILED", "within itself"},
-		{"an unused fragment", `{ __typename } fragment A on Query { __typename }`, 422, "GRAPHQL_VALIDATION_FAILED", "never used"},
+		{"a fragment spreading itself", `{ ...A } fragment A on Query { ...A }`, 200, "GRAPHQL_VALIDATION_FAILED", "within itself"},
+		{"an unused fragment", `{ __typename } fragment A on Query { __typename }`, 200, "GRAPHQL_VALIDATION_FAILED", "never used"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,8 +137,8 @@ func TestEachLimitRejectsWithItsCode(t *testing.T) {
 			if a.status != tc.status || a.codes() != tc.code || !strings.Contains(string(a.raw), tc.says) {
 				t.Fatalf("status %d codes %q, want %d %s saying %q: %.300s", a.status, a.codes(), tc.status, tc.code, tc.says, a.raw)
 			}
-			if a.Data != nil && string(a.Data) != "null" {
-				t.Fatalf("data = %s", a.Data)
+			if a.Data != nil {
+				t.Fatalf("data = %s: a refused request has no data entry", a.Data)
 			}
 		})
 	}
@@ -385,7 +385,31 @@ func TestValidationErrorsAreCapped(t *testing.T) {
 	}
 	b.WriteString(" }")
 	a := postQuery(t, url, b.String())
-	if a.status != 422 || len(a.Errors) != MaxValidationErrors || a.Errors[MaxValidationErrors-1].Message != "and 51 more validation errors" {
+	if a.status != 200 || len(a.Errors) != MaxValidationErrors || a.Errors[MaxValidationErrors-1].Message != "and 51 more validation errors" {
 		t.Fatalf("%d errors, last %q", len(a.Errors), a.Errors[len(a.Errors)-1].Message)
+	}
+}
+
+// TestRequestErrorsFollowGraphQLOverHTTP: a request refused before
+// execution answers 200 for application/json (clients read its errors) and
+// 400 for application/graphql-response+json, never with a "data" entry.
+func TestRequestErrorsFollowGraphQLOverHTTP(t *testing.T) {
+	url := serve(t, Options{}, admin)
+	for _, body := range []string{
+		`{"query":"{ __typename "}`,
+		`{"query":"{ nope }"}`,
+		`{"query":"query($n: Int!) { orgUsers(first: $n) { totalCount } }","variables":{"n":"x"}}`,
+		`{"query":"` + aliases(31) + `"}`,
+	} {
+		for accept, want := range map[string]int{"": 200, "*/*": 200, "application/json": 200, "application/graphql-response+json": 400} {
+			req := postRequest(t, url, body)
+			if accept != "" {
+				req.Header.Set("Accept", accept)
+			}
+			a := do(t, req)
+			if a.status != want || len(a.Errors) == 0 || strings.Contains(string(a.raw), `"data"`) {
+				t.Errorf("Accept %q, %.60s: %d %s", accept, body, a.status, a.raw)
+			}
+		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -66,11 +65,17 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	params, rerr := t.readParams(w, r)
+	contentType := negotiate(r.Header.Get("Accept"))
+	if rerr != nil && rerr.code == CodeQueryTooLarge {
+		// A GraphQL request error like the other limits, answered like them.
+		h.Set("Content-Type", contentType)
+		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{limitError(CodeQueryTooLarge, "%s", rerr.message)})
+		return
+	}
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
 	}
-	contentType := negotiate(r.Header.Get("Accept"))
 	h.Set("Content-Type", contentType)
 
 	// A document that is refused costs no more than the limits allow, and
@@ -112,21 +117,23 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	}
 }
 
-// fail answers errors found before execution, with gqlgen's statuses: 422
-// (400 for application/graphql-response+json) when the document is refused
-// as a whole, 200 for an error in the caller's input.
+// fail answers errors found before execution as the GraphQL-over-HTTP
+// spec asks: no "data" entry (nothing executed), status 200 for
+// application/json (so clients such as Apollo's read the errors rather than
+// a network failure) and 400 for application/graphql-response+json.
 func (t *httpTransport) fail(ctx context.Context, w http.ResponseWriter, exec graphql.GraphExecutor, contentType string, opCtx *graphql.OperationContext, errs gqlerror.List) {
 	status := http.StatusOK
-	if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-		status = http.StatusUnprocessableEntity
-		if contentType == contentTypeGraphQLJSON {
-			status = http.StatusBadRequest
-		}
+	if contentType == contentTypeGraphQLJSON {
+		status = http.StatusBadRequest
 	}
 	if opCtx != nil {
 		ctx = graphql.WithOperationContext(ctx, opCtx)
 	}
-	body, _ := json.Marshal(exec.DispatchError(ctx, errs))
+	resp := exec.DispatchError(ctx, errs)
+	body, _ := json.Marshal(struct {
+		Errors     gqlerror.List  `json:"errors"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Errors, resp.Extensions})
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
