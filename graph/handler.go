@@ -39,6 +39,10 @@ type Options struct {
 	// their estimated heap; 0 means DefaultQueryCacheBytes, negative keeps
 	// none (benchmarks measure the uncached work with it).
 	QueryCacheBytes int
+	// PersistedQueryBytes bounds the texts of Apollo's automatic persisted
+	// queries kept; 0 means DefaultPersistedQueryBytes, negative turns
+	// persisted queries off (PERSISTED_QUERY_NOT_SUPPORTED).
+	PersistedQueryBytes int
 	// ResponseCacheBytes bounds the cache of complete answers to identical warm
 	// requests of org admins; 0 means 32 MiB, negative disables it.
 	ResponseCacheBytes int
@@ -116,6 +120,13 @@ func NewHandler(o Options) http.Handler {
 		docs:        bytelru.New[string, prepared](cacheBytes),
 	}
 	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes}
+	if o.PersistedQueryBytes >= 0 {
+		size := o.PersistedQueryBytes
+		if size == 0 {
+			size = DefaultPersistedQueryBytes
+		}
+		t.apq = &persistedQueries{texts: bytelru.New[string, string](size)}
+	}
 	if t.maxBody <= 0 {
 		t.maxBody = defaultMaxBodyBytes
 	}

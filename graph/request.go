@@ -327,23 +327,27 @@ func decodeQueryString(rawQuery string, maxQuery int) (*graphql.RawParams, *requ
 
 func decodeMembers(raw map[string][]byte, maxQuery int) (*graphql.RawParams, *requestError) {
 	p := &graphql.RawParams{}
-	q, ok := raw["query"]
-	if !ok || isNull(q) {
-		return nil, badRequest(400, "the request has no query")
+	var err *requestError
+	if p.Extensions, err = decodeObject(raw["extensions"], "extensions", maxExtensionsBytes); err != nil {
+		return nil, err
 	}
-	if p.Query, ok = jsonString(q); !ok {
-		return nil, badRequest(400, "query must be a string")
+	q, ok := raw["query"]
+	switch {
+	case (!ok || isNull(q)) && p.Extensions["persistedQuery"] != nil:
+		// An automatic persisted query: the text comes from its hash.
+	case !ok || isNull(q):
+		return nil, badRequest(400, "the request has no query")
+	default:
+		if p.Query, ok = jsonString(q); !ok {
+			return nil, badRequest(400, "query must be a string")
+		}
 	}
 	if b, ok := raw["operationName"]; ok && !isNull(b) {
 		if len(b) > 6*maxOperationNameBytes+2 || json.Unmarshal(b, &p.OperationName) != nil {
 			return nil, badRequest(400, "operationName must be a string of at most %d bytes", maxOperationNameBytes)
 		}
 	}
-	var err *requestError
 	if p.Variables, err = decodeObject(raw["variables"], "variables", MaxVariablesBytes); err != nil {
-		return nil, err
-	}
-	if p.Extensions, err = decodeObject(raw["extensions"], "extensions", maxExtensionsBytes); err != nil {
 		return nil, err
 	}
 	return p, nil

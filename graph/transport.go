@@ -39,7 +39,8 @@ const (
 type httpTransport struct {
 	prep    *preparer
 	maxBody int64
-	cache   *responseCache // nil: no response cache
+	cache   *responseCache    // nil: no response cache
+	apq     *persistedQueries // nil: automatic persisted queries refused
 }
 
 var _ graphql.Transport = (*httpTransport)(nil)
@@ -77,6 +78,12 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	h.Set("Content-Type", contentType)
+	query, perr := t.apq.resolve(params.Query, params.Extensions)
+	if perr != nil {
+		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{perr})
+		return
+	}
+	params.Query = query
 
 	// A document that is refused costs no more than the limits allow, and
 	// one that was accepted before is a query cache hit: prepare first.
