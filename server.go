@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/orgusers/orgusers/graph"
+	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/cache"
 	"github.com/orgusers/orgusers/internal/clerkemu"
@@ -83,6 +84,9 @@ type Config struct {
 	RateLimit         int
 	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
 	Limits graph.Limits
+	// LogFormat (json or text) and LogLevel shape the logger (LOG_FORMAT,
+	// LOG_LEVEL); json by default, text in -demo.
+	LogFormat, LogLevel string
 	// WebhookSecrets verify Clerk's webhook deliveries
 	// (CLERK_WEBHOOK_SIGNING_SECRET); none: no webhook endpoint.
 	WebhookSecrets [][]byte
@@ -176,6 +180,18 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.Demo {
 		c.Introspection = true
+	}
+	if c.LogFormat = env("LOG_FORMAT"); c.LogFormat == "" {
+		c.LogFormat = "json"
+		if c.Demo {
+			c.LogFormat = "text"
+		}
+	}
+	if c.LogLevel = env("LOG_LEVEL"); c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if _, err := accesslog.NewLogger(c.LogFormat, c.LogLevel, io.Discard); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -337,6 +353,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if x.DemoTokens != nil {
 		h = loopbackHostOnly(mux)
 	}
+	routes := []string{"/graphql", rest.Path, rest.OpenAPIPath, "/healthz", "/readyz", WebhookPath, "/demo/tokens", "/"}
+	if cfg.Introspection {
+		routes = append(routes, graphiql.AssetPrefix)
+	}
+	h = accesslog.Middleware(logger, accesslog.PathRoutes(routes...))(h)
 	return &App{Handler: h, Cache: snapshots, closers: []func(){snapshots.Close}}, nil
 }
 
@@ -422,7 +443,6 @@ func startEmulator(addr, dataFile string, wh *clerkemu.WebhookConfig) (*clerkemu
 }
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
@@ -432,7 +452,7 @@ func main() {
 	case len(os.Args) > 1 && os.Args[1] == "loadtest":
 		err = runLoadTest(ctx, os.Args[2:], os.Stdout)
 	default:
-		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, logger)
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil) // the logger follows LOG_FORMAT and LOG_LEVEL
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "orgusers:", err)
@@ -445,6 +465,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	cfg, err := LoadConfig(args, getenv)
 	if err != nil {
 		return err
+	}
+	if logger == nil {
+		if logger, err = accesslog.NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr); err != nil {
+			return err
+		}
 	}
 	var x Extras
 	var emu *clerkemu.Emulator

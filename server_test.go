@@ -31,6 +31,12 @@ type stack struct {
 // against it through the real clerk-sdk-go client, both on loopback.
 func newStack(t testing.TB, x Extras, env ...string) *stack {
 	t.Helper()
+	return newLoggedStack(t, x, slog.New(slog.NewTextHandler(io.Discard, nil)), env...)
+}
+
+// newLoggedStack is newStack with the server logging to logger.
+func newLoggedStack(t testing.TB, x Extras, logger *slog.Logger, env ...string) *stack {
+	t.Helper()
 	emu, err := clerkemu.New(clerkemu.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +51,7 @@ func newStack(t testing.TB, x Extras, env ...string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := NewApp(cfg, x, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app, err := NewApp(cfg, x, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,6 +489,7 @@ func TestLoadConfig(t *testing.T) {
 		{"GRAPHQL_MAX_DEPTH", "0"}, {"GRAPHQL_MAX_ALIASES", "many"}, {"GRAPHQL_MAX_DIRECTIVES", "-5"},
 		{"GRAPHQL_MAX_FIELDS", "0"}, {"GRAPHQL_MAX_FIELD_REPEATS", "1.5"}, {"GRAPHQL_MAX_COST", "0"},
 		{"GRAPHQL_MAX_TOKENS", "1"}, {"GRAPHQL_MAX_QUERY_BYTES", "10000000"}, {"GRAPHQL_MAX_VALUE_DEPTH", "65"},
+		{"LOG_FORMAT", "xml"}, {"LOG_LEVEL", "verbose"},
 	}
 	for _, b := range bad {
 		_, err := LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_x", b.name, b.value))

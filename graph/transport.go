@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
 )
@@ -56,7 +57,10 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	h.Add("Vary", "Accept")
 	ctx := r.Context()
 	p, err := auth.FromContext(ctx)
-	if err != nil {
+	if err == nil {
+		accesslog.SetCaller(ctx, p.OrgID, p.UserID)
+	} else {
+		accesslog.AddErrorCodes(ctx, string(directory.ErrorCode(err)))
 		if r.ContentLength < 0 || r.ContentLength > 256<<10 {
 			// The body is never read, and net/http would drain only the
 			// first 256 KiB of it for keep-alive: close instead.
@@ -66,6 +70,9 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	params, rerr := t.readParams(w, r)
+	if rerr != nil {
+		accesslog.AddErrorCodes(ctx, rerr.code)
+	}
 	contentType := negotiate(r.Header.Get("Accept"))
 	if rerr != nil && rerr.code == CodeQueryTooLarge {
 		// A GraphQL request error like the other limits, answered like them.
@@ -93,7 +100,11 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	key, cacheable := t.cache.key(p, r.Header.Get("Accept"), params)
-	if op := doc.Operations.ForName(params.OperationName); op == nil || op.Operation != ast.Query {
+	op := doc.Operations.ForName(params.OperationName)
+	if op != nil {
+		accesslog.SetOperation(ctx, op.Name, string(op.Operation))
+	}
+	if op == nil || op.Operation != ast.Query {
 		cacheable = false // only queries' answers are kept: a mutation runs every time
 	}
 	if cacheable && t.cache.serve(ctx, w, key) {
@@ -112,7 +123,9 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	body, merr := json.Marshal(responses(ctx))
+	resp := responses(ctx)
+	logCodes(ctx, resp.Errors)
+	body, merr := json.Marshal(resp)
 	if merr != nil {
 		panic(merr) // gqlgen's handler recovers it into an INTERNAL_SERVER_ERROR answer
 	}
@@ -137,12 +150,22 @@ func (t *httpTransport) fail(ctx context.Context, w http.ResponseWriter, exec gr
 		ctx = graphql.WithOperationContext(ctx, opCtx)
 	}
 	resp := exec.DispatchError(ctx, errs)
+	logCodes(ctx, resp.Errors)
 	body, _ := json.Marshal(struct {
 		Errors     gqlerror.List  `json:"errors"`
 		Extensions map[string]any `json:"extensions,omitempty"`
 	}{resp.Errors, resp.Extensions})
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// logCodes adds the extensions.code of each error to the access log line.
+func logCodes(ctx context.Context, errs gqlerror.List) {
+	for _, e := range errs {
+		if c, ok := e.Extensions["code"].(string); ok {
+			accesslog.AddErrorCodes(ctx, c)
+		}
+	}
 }
 
 // readParams reads the GraphQL request from the URL (GET) or the JSON body

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/respcache"
@@ -56,6 +57,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Only GET requests are accepted")
 		return
+	}
+	if caller, err := auth.FromContext(r.Context()); err == nil {
+		accesslog.SetCaller(r.Context(), caller.OrgID, caller.UserID)
 	}
 	p, err := auth.RequireOrgRole(r.Context(), AdminRole)
 	if err != nil {
@@ -160,6 +164,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code, msg = directory.CodeInternal, "internal error"
 		h.Logger.ErrorContext(r.Context(), "rest: internal error", "err", err.Error())
 	}
+	accesslog.AddErrorCodes(r.Context(), string(code))
 	writeError(w, status, string(code), msg)
 }
 

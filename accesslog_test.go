@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/orgusers/orgusers/internal/accesslog"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAccessLogThroughTheServer: one JSON line per request with the
+// request id, route, status, operation, codes and caller, and none of the
+// canaries: the session token, a cookie, the query string, variables and a
+// metadata value.
+func TestAccessLogThroughTheServer(t *testing.T) {
+	var buf lockedBuffer
+	logger, err := accesslog.NewLogger("json", "info", &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newLoggedStack(t, Extras{}, logger)
+	const canary = "CANARY7f3a"
+	send := func(token, path, body, id string) {
+		req, _ := http.NewRequest(http.MethodPost, s.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-Id", id)
+		req.Header.Set("Cookie", "__other="+canary+"cookie")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("X-Request-Id") != id {
+			t.Fatalf("X-Request-Id %q, want %q", resp.Header.Get("X-Request-Id"), id)
+		}
+	}
+	send(s.tokens.Admin, "/graphql?x="+canary+"query", `{"query":"query Find($f: OrgUserFilter) { orgUsers(filter: $f, first: 1) { totalCount } }","operationName":"Find","variables":{"f":{"search":"`+canary+`var","metadata":[{"path":"department","equals":"`+canary+`meta"}]}}}`, "req-ok")
+	send(s.tokens.Member, "/graphql", `{"query":"{ orgUsers { totalCount } }"}`, "req-forbidden")
+	send("", "/graphql", `{"query":"{ viewer { userId } }"}`, "req-anon")
+
+	lines := map[string]map[string]any{}
+	sc := bufio.NewScanner(strings.NewReader(buf.String()))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("not JSON: %s", sc.Text())
+		}
+		if m["msg"] == "request" {
+			lines[m["request_id"].(string)] = m
+		}
+	}
+	out := buf.String()
+	for _, secret := range []string{canary, s.tokens.Admin, s.tokens.Member} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log holds %q:\n%s", secret[:min(len(secret), 20)], out)
+		}
+	}
+	ok := lines["req-ok"]
+	if ok == nil || ok["route"] != "/graphql" || ok["status"] != float64(200) || ok["graphql_operation"] != "Find" || ok["graphql_type"] != "query" ||
+		ok["org_id"] != "org_acme" || ok["user_id"] == nil || ok["method"] != "POST" {
+		t.Fatalf("%v", ok)
+	}
+	if f := lines["req-forbidden"]; f == nil || !strings.Contains(fmtAny(f["error_codes"]), "FORBIDDEN") {
+		t.Fatalf("%v", f)
+	}
+	if a := lines["req-anon"]; a == nil || a["status"] != float64(401) || !strings.Contains(fmtAny(a["error_codes"]), "UNAUTHENTICATED") {
+		t.Fatalf("%v", a)
+	}
+}
+
+func fmtAny(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
