@@ -1,7 +1,8 @@
 // Package auth verifies Clerk session tokens and carries the verified caller,
 // the Principal, through request contexts.
 //
-// A Verifier checks the token of every request (Middleware) and stores either
+// A Verifier checks the session token of every request (Middleware: the
+// Authorization header, else Clerk's __session cookie) and stores either
 // the Principal or the reason there is none in the request context. Transports
 // then ask FromContext or RequireOrgRole and answer with the *directory.Error
 // they get back. The organization a caller may see comes only from the verified
@@ -32,10 +33,12 @@ type Principal struct {
 
 type ctxKey struct{}
 
-// authState is what the context holds: a principal or the reason there is none.
+// authState is what the context holds: a principal or the reason there is
+// none, and whether the credential was the session cookie.
 type authState struct {
-	p   *Principal
-	err error
+	p         *Principal
+	err       error
+	viaCookie bool
 }
 
 // errMissingToken is the answer when a request carried no bearer token.
@@ -55,11 +58,35 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 // *directory.Error is stored as UNAUTHENTICATED "invalid session token" with err
 // as its cause, so no internal detail can reach a client.
 func WithAuthError(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, ctxKey{}, errState(err))
+}
+
+// errState is the state recording err, made safe for clients.
+func errState(err error) authState {
 	var de *directory.Error
 	if !errors.As(err, &de) {
 		err = directory.Wrap(directory.CodeUnauthenticated, err, "invalid session token")
 	}
-	return context.WithValue(ctx, ctxKey{}, authState{err: err})
+	return authState{err: err}
+}
+
+// ViaCookie reports whether the credential of ctx's request came from the
+// __session cookie: Middleware found no Authorization header and a non-empty
+// __session cookie (or more than one __session cookie). It reports the
+// credential's source, not the outcome: it is also true when that cookie
+// failed verification (expired, forged, duplicated, or keys unavailable),
+// while FromContext returns the error. It is false for a Bearer header (a
+// request with both used the header), for a request without credentials, and
+// for contexts made by WithPrincipal or WithAuthError.
+//
+// CSRF defences (internal/browser.CSRF) call it after Middleware: browsers
+// attach cookies to cross-site requests on their own, bearer headers never.
+// Deciding on the source means every request carrying a cookie is checked
+// the same way whether or not its session is valid, so a cross-site page
+// cannot learn from 401-versus-403 answers whether the visitor is signed in.
+func ViaCookie(ctx context.Context) bool {
+	s, _ := ctx.Value(ctxKey{}).(authState)
+	return s.viaCookie
 }
 
 // FromContext returns the verified principal of ctx. Any resolver or handler may

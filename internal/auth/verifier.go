@@ -325,37 +325,81 @@ func verifyMessage(err error) string {
 	}
 }
 
-// Middleware reads the Authorization header ("Bearer <token>", scheme
-// case-insensitive), verifies the token and stores the Principal, or the
+// SessionCookie is the name of the cookie Clerk's browser SDKs keep the
+// session token in.
+const SessionCookie = "__session"
+
+// Middleware authenticates each request and stores the Principal, or the
 // *directory.Error saying why there is none, in the request context for
-// FromContext. The server wiring wraps the GraphQL and REST handlers with it.
-// It never rejects a request by itself: the transports decide how to answer.
-// A request with more than one Authorization header gets UNAUTHENTICATED
-// "more than one Authorization header", even when they are equal: which one
-// counts would otherwise depend on the proxies in between.
+// FromContext; ViaCookie then tells where the credential came from. The
+// server wiring wraps the GraphQL and REST handlers with it. It never rejects
+// a request by itself: the transports decide how to answer.
+//
+// The credential is the Authorization header ("Bearer <token>", scheme
+// case-insensitive) when the request has one, even an empty or malformed one,
+// and otherwise the __session cookie Clerk sets for browser sessions; both
+// tokens are verified alike by Verify. A request with both uses the header
+// and ignores the cookie. A request with more than one Authorization header
+// gets UNAUTHENTICATED "more than one Authorization header", and one without
+// that header but with more than one __session cookie gets UNAUTHENTICATED
+// "more than one __session cookie", even when they are equal: which one
+// counts would otherwise depend on the proxies (or cookie paths) in between.
+// No credential at all (an empty __session cookie counts as none) gets
+// UNAUTHENTICATED "missing bearer token".
+//
+// Whenever the cookie was consulted (no Authorization header) Middleware adds
+// "Vary: Cookie" to the response. Cookie-authenticated requests need a CSRF
+// defence after this middleware (internal/browser.CSRF).
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		values := r.Header.Values("Authorization")
-		var header string
-		if len(values) == 1 {
-			header = values[0]
-		}
-		scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
-		switch {
-		case len(values) > 1:
-			ctx = WithAuthError(ctx, directory.Errorf(directory.CodeUnauthenticated, "more than one Authorization header"))
-		case scheme == "":
-			ctx = WithAuthError(ctx, errMissingToken())
-		case !strings.EqualFold(scheme, "Bearer"):
-			ctx = WithAuthError(ctx, directory.Errorf(directory.CodeUnauthenticated, "malformed authorization header"))
+		var s authState
+		switch values := r.Header.Values("Authorization"); len(values) {
+		case 0:
+			w.Header().Add("Vary", "Cookie")
+			s = v.cookieState(ctx, r)
+		case 1:
+			s = v.headerState(ctx, values[0])
 		default:
-			if p, err := v.Verify(ctx, strings.TrimSpace(token)); err != nil {
-				ctx = WithAuthError(ctx, err)
-			} else {
-				ctx = WithPrincipal(ctx, p)
-			}
+			s = authState{err: directory.Errorf(directory.CodeUnauthenticated, "more than one Authorization header")}
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, s)))
 	})
+}
+
+// headerState authenticates the value of the one Authorization header.
+func (v *Verifier) headerState(ctx context.Context, header string) authState {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
+	switch {
+	case scheme == "":
+		return authState{err: errMissingToken()}
+	case !strings.EqualFold(scheme, "Bearer"):
+		return authState{err: directory.Errorf(directory.CodeUnauthenticated, "malformed authorization header")}
+	}
+	return v.tokenState(ctx, strings.TrimSpace(token))
+}
+
+// cookieState authenticates the __session cookie of a request without an
+// Authorization header.
+func (v *Verifier) cookieState(ctx context.Context, r *http.Request) authState {
+	cookies := r.CookiesNamed(SessionCookie)
+	var s authState
+	switch {
+	case len(cookies) > 1:
+		s.err = directory.Errorf(directory.CodeUnauthenticated, "more than one %s cookie", SessionCookie)
+	case len(cookies) == 0 || cookies[0].Value == "":
+		return authState{err: errMissingToken()}
+	default:
+		s = v.tokenState(ctx, cookies[0].Value)
+	}
+	s.viaCookie = true
+	return s
+}
+
+func (v *Verifier) tokenState(ctx context.Context, token string) authState {
+	p, err := v.Verify(ctx, token)
+	if err != nil {
+		return errState(err)
+	}
+	return authState{p: p}
 }
