@@ -22,14 +22,18 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/orgusers/orgusers/graph"
 	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
+	"github.com/orgusers/orgusers/internal/browser"
 	"github.com/orgusers/orgusers/internal/cache"
 	"github.com/orgusers/orgusers/internal/clerkemu"
 	"github.com/orgusers/orgusers/internal/clerksource"
@@ -38,6 +42,9 @@ import (
 	"github.com/orgusers/orgusers/internal/rest"
 	"github.com/orgusers/orgusers/internal/webhook"
 )
+
+// secretKeyForm is the shape of a Clerk secret key.
+var secretKeyForm = regexp.MustCompile(`^sk_(live|test)_[A-Za-z0-9_-]{8,}$`)
 
 // DefaultAPIURL is Clerk's Backend API.
 const DefaultAPIURL = "https://api.clerk.com"
@@ -72,7 +79,14 @@ query Members {
 
 // Config is the server's configuration, read from the environment by LoadConfig.
 type Config struct {
-	Port              int
+	Port int
+	// ListenAddr is where the server listens (LISTEN_ADDR, else :PORT);
+	// -demo keeps its port but always listens on 127.0.0.1.
+	ListenAddr string
+	// ShutdownTimeout bounds the draining of in-flight requests at SIGTERM.
+	ShutdownTimeout time.Duration
+	// Version asks for the version to be printed (-version).
+	Version           bool
 	SecretKey         string
 	APIURL            string // including /v1
 	AuthorizedParties []string
@@ -87,6 +101,10 @@ type Config struct {
 	// LogFormat (json or text) and LogLevel shape the logger (LOG_FORMAT,
 	// LOG_LEVEL); json by default, text in -demo.
 	LogFormat, LogLevel string
+	// CORSAllowedOrigins are the exact browser origins that may call the
+	// API cross-origin, and whose cookie-authenticated requests pass the
+	// CSRF check (CORS_ALLOWED_ORIGINS); empty: no CORS headers at all.
+	CORSAllowedOrigins []string
 	// WebhookSecrets verify Clerk's webhook deliveries
 	// (CLERK_WEBHOOK_SIGNING_SECRET); none: no webhook endpoint.
 	WebhookSecrets [][]byte
@@ -101,8 +119,15 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.SetOutput(io.Discard)
 	demo := fs.Bool("demo", false, "serve against an in-process Clerk emulator with generated data (no Clerk account needed)")
 	demoData := fs.String("demo-data", "", "with -demo: load the emulator's dataset from this JSON file")
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("%v (flags: -demo, -demo-data FILE; subcommands: clerk-emulator, loadtest)", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%v (flags: -demo, -demo-data FILE, -version, -h; subcommands: clerk-emulator, loadtest)", err)
+	}
+	if *version {
+		return Config{Version: true}, nil
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q (flags: -demo, -demo-data FILE; subcommands: clerk-emulator, loadtest)", fs.Arg(0))
@@ -116,7 +141,21 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.Port, err = intEnv(env, "PORT", 8080, 0, 65535); err != nil {
 		return Config{}, err
 	}
+	c.ListenAddr = net.JoinHostPort("", strconv.Itoa(c.Port))
+	if a := env("LISTEN_ADDR"); a != "" {
+		host, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			return Config{}, fmt.Errorf("LISTEN_ADDR: %q is not host:port, such as :8080 or 127.0.0.1:8080", a)
+		}
+		c.ListenAddr = net.JoinHostPort(host, port)
+	}
+	if c.ShutdownTimeout, err = durationEnv(env, "SHUTDOWN_TIMEOUT", 20*time.Second); err != nil {
+		return Config{}, err
+	}
 	c.SecretKey = env("CLERK_SECRET_KEY")
+	if c.SecretKey != "" && !secretKeyForm.MatchString(c.SecretKey) {
+		return Config{}, errors.New("CLERK_SECRET_KEY: not a Clerk secret key: it starts with sk_live_ or sk_test_ followed by letters and digits (Clerk dashboard, API keys)")
+	}
 	if !c.Demo && c.SecretKey == "" {
 		return Config{}, errors.New("CLERK_SECRET_KEY is not set: set it to your Clerk instance's secret key (sk_live_... or sk_test_...), or run with -demo to try the server against a local Clerk emulator")
 	}
@@ -172,6 +211,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		if *l.v, err = intEnv(env, l.name, l.def, l.lo, l.hi); err != nil {
 			return Config{}, err
 		}
+	}
+	if c.CORSAllowedOrigins, err = browser.ParseOrigins(getenv(browser.EnvAllowedOrigins)); err != nil {
+		return Config{}, err
 	}
 	if raw := env("CLERK_WEBHOOK_SIGNING_SECRET"); raw != "" {
 		if c.WebhookSecrets, err = webhook.ParseSecrets(raw); err != nil {
@@ -252,7 +294,13 @@ type App struct {
 	Handler http.Handler
 	Cache   *cache.Cache
 	closers []func()
+	// draining makes /readyz answer 503 from the moment shutdown begins.
+	draining atomic.Bool
 }
+
+// Drain makes /readyz answer 503 "draining", so load balancers stop
+// sending requests before the server stops accepting them.
+func (a *App) Drain() { a.draining.Store(true) }
 
 // Close stops background work.
 func (a *App) Close() {
@@ -320,12 +368,35 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	}
 	gql := graph.NewHandler(gopts)
 	mux := http.NewServeMux()
+	app := &App{Cache: snapshots, closers: []func(){snapshots.Close}}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
 	})
-	mux.Handle("/graphql", verifier.Middleware(gql))
-	mux.Handle(rest.Path, verifier.Middleware(&rest.Handler{Directory: svc, Logger: logger}))
+	// Ready: not draining, and Clerk accepts the secret key (checked at
+	// most every 10 s). The answer says why not.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		var reason string
+		if app.draining.Load() {
+			reason = "draining: shutting down"
+		} else if err := repo.Check(r.Context()); err != nil {
+			reason = err.Error()
+		}
+		if reason != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready: "+reason+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	// A session comes from the Authorization header or Clerk's __session
+	// cookie; a cookie request must also pass the CSRF check.
+	csrf := browser.CSRF(cfg.CORSAllowedOrigins, nil)
+	session := func(h http.Handler) http.Handler { return verifier.Middleware(csrf(h)) }
+	mux.Handle("/graphql", session(gql))
+	mux.Handle(rest.Path, session(&rest.Handler{Directory: svc, Logger: logger}))
 	mux.Handle("GET "+rest.OpenAPIPath, rest.OpenAPIHandler())
 	if len(cfg.WebhookSecrets) > 0 {
 		// No session: the Svix signature is the authentication.
@@ -349,16 +420,20 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 			_, _ = w.Write(body)
 		})
 	}
-	var h http.Handler = mux
+	cors, err := browser.CORS(cfg.CORSAllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	h := cors(mux) // outside the session: preflights carry no credentials
 	if x.DemoTokens != nil {
-		h = loopbackHostOnly(mux)
+		h = loopbackHostOnly(h)
 	}
 	routes := []string{"/graphql", rest.Path, rest.OpenAPIPath, "/healthz", "/readyz", WebhookPath, "/demo/tokens", "/"}
 	if cfg.Introspection {
 		routes = append(routes, graphiql.AssetPrefix)
 	}
-	h = accesslog.Middleware(logger, accesslog.PathRoutes(routes...))(h)
-	return &App{Handler: h, Cache: snapshots, closers: []func(){snapshots.Close}}, nil
+	app.Handler = accesslog.Middleware(logger, accesslog.PathRoutes(routes...))(h)
+	return app, nil
 }
 
 // sinks applies changes to each of its sinks in turn: the member cache and
@@ -463,8 +538,16 @@ func main() {
 // run serves until ctx is done, then shuts down gracefully.
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer, logger *slog.Logger) error {
 	cfg, err := LoadConfig(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(out)
+		return nil
+	}
 	if err != nil {
 		return err
+	}
+	if cfg.Version {
+		fmt.Fprintln(out, versionString())
+		return nil
 	}
 	if logger == nil {
 		if logger, err = accesslog.NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr); err != nil {
@@ -500,14 +583,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	defer app.Close()
-	// Demo mode hands out admin tokens at /demo/tokens: loopback only.
-	host := ""
+	addr := cfg.ListenAddr
 	if cfg.Demo {
-		host = "127.0.0.1"
+		// Demo mode hands out admin tokens at /demo/tokens: loopback only,
+		// whatever host LISTEN_ADDR names.
+		_, port, _ := net.SplitHostPort(addr)
+		addr = net.JoinHostPort("127.0.0.1", port)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("LISTEN_ADDR %s: %w", addr, err)
 	}
 	srv := &http.Server{
 		Handler:           app.Handler,
@@ -536,10 +621,98 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Not ready first, then no new connections, then in-flight requests
+	// finish within SHUTDOWN_TIMEOUT.
+	app.Drain()
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// versionString is the module version and VCS revision the binary was
+// built from, as -version prints them.
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "orgusers (no build information)"
+	}
+	v, rev, modified, at := info.Main.Version, "", false, ""
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		case "vcs.time":
+			at = s.Value
+		}
+	}
+	out := "orgusers " + v
+	if rev != "" {
+		out += " revision " + rev
+		if modified {
+			out += " (modified)"
+		}
+		if at != "" {
+			out += " " + at
+		}
+	}
+	return out + " " + info.GoVersion
+}
+
+// printUsage prints every flag, subcommand and environment variable with
+// its default: -h.
+func printUsage(out io.Writer) {
+	fmt.Fprint(out, `orgusers: who is in my organization? A GraphQL and REST API over Clerk.
+
+Usage:
+  orgusers [-demo [-demo-data FILE]]   serve (configuration from the environment below)
+  orgusers -version                    print the version
+  orgusers clerk-emulator [flags]      run the Clerk emulator alone (-h for its flags)
+  orgusers loadtest [flags]            measure the server on loopback (-h for its flags)
+
+Flags:
+  -demo            serve against an in-process Clerk emulator with generated data (no Clerk account needed)
+  -demo-data FILE  with -demo: load the emulator's dataset from this JSON file
+  -version         print the version and exit
+  -h               print this help and exit
+
+Environment (default in brackets):
+`)
+	for _, v := range envVars {
+		fmt.Fprintf(out, "  %-30s %s [%s]\n", v[0], v[2], v[1])
+	}
+}
+
+// envVars lists every environment variable: name, default, meaning. The
+// README's configuration table says the same.
+var envVars = [][3]string{
+	{"CLERK_SECRET_KEY", "required outside -demo", "the Clerk instance's secret key, sk_live_... or sk_test_..."},
+	{"CLERK_API_URL", DefaultAPIURL, "Clerk's Backend API base (/v1 appended when it has no path)"},
+	{"CLERK_AUTHORIZED_PARTIES", "none", "comma-separated origins a session token's azp must be one of"},
+	{"CLERK_JWT_KEY", "none", "PEM public key: verify session tokens with no network call"},
+	{"CLERK_WEBHOOK_SIGNING_SECRET", "none", "whsec_ secret(s), space-separated: turns on POST /webhooks/clerk"},
+	{"CLERK_RATE_LIMIT", "900", "Clerk requests per 10 s this process may send"},
+	{"CORS_ALLOWED_ORIGINS", "none", "comma-separated exact origins (https://app.example.com) allowed cross-origin and for cookie sessions"},
+	{"LISTEN_ADDR", ":8080 (or :PORT)", "listen address host:port; -demo always listens on 127.0.0.1"},
+	{"PORT", "8080", "listen port, when LISTEN_ADDR is unset"},
+	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may take to finish at SIGTERM"},
+	{"LOG_FORMAT", "json (text in -demo)", "json or text"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"GRAPHQL_INTROSPECTION", "false", "schema introspection, suggestions and GraphiQL at / (on in -demo)"},
+	{"CACHE_TTL", "30s", "a member snapshot is fresh this long (with webhooks, 5m suggested)"},
+	{"CACHE_MAX_STALE", "10m", "while Clerk fails, serve the last snapshot up to this age"},
+	{"CACHE_MAX_ORGS", "1000", "organizations kept in memory"},
+	{"GRAPHQL_MAX_DEPTH", "8", "field nesting, fragments expanded"},
+	{"GRAPHQL_MAX_ALIASES", "30", "aliases, fragments expanded"},
+	{"GRAPHQL_MAX_DIRECTIVES", "50", "directive uses, fragments expanded"},
+	{"GRAPHQL_MAX_FIELDS", "2000", "fields, fragments expanded"},
+	{"GRAPHQL_MAX_FIELD_REPEATS", "10", "selections merged into one response field"},
+	{"GRAPHQL_MAX_COST", "50000", "operation cost"},
+	{"GRAPHQL_MAX_TOKENS", "2000", "lexical tokens of the query text"},
+	{"GRAPHQL_MAX_QUERY_BYTES", "65536", "length of the query text"},
+	{"GRAPHQL_MAX_VALUE_DEPTH", "32", "nesting of an argument value"},
 }
 
 func printDemoBanner(out io.Writer, base, apiURL, secretKey string, t clerkemu.DemoTokens) {

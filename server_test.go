@@ -492,12 +492,12 @@ func TestLoadConfig(t *testing.T) {
 		{"LOG_FORMAT", "xml"}, {"LOG_LEVEL", "verbose"},
 	}
 	for _, b := range bad {
-		_, err := LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_x", b.name, b.value))
+		_, err := LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_0123456789abcdef", b.name, b.value))
 		if err == nil || !strings.Contains(err.Error(), b.name) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", b.name, b.value, err, b.name)
 		}
 	}
-	c, err = LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_x", "GRAPHQL_MAX_DEPTH", "12", "GRAPHQL_MAX_ALIASES", "5"))
+	c, err = LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_0123456789abcdef", "GRAPHQL_MAX_DEPTH", "12", "GRAPHQL_MAX_ALIASES", "5"))
 	if err != nil || c.Limits.MaxDepth != 12 || c.Limits.MaxAliases != 5 || c.Limits.MaxDirectives != graph.DefaultMaxDirectives {
 		t.Fatalf("limits: %+v, %v", c.Limits, err)
 	}

@@ -42,6 +42,7 @@ type Repository struct {
 	concurrency int
 	log         *slog.Logger
 	roles       rolesCache
+	ready       readiness
 }
 
 var _ directory.Source = (*Repository)(nil)

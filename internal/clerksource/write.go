@@ -3,6 +3,7 @@ package clerksource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -181,4 +182,47 @@ func validIDs(ids ...string) error {
 		}
 	}
 	return nil
+}
+
+// readyTTL is how long a readiness verdict stands before Check asks again.
+const readyTTL = 10 * time.Second
+
+// readiness caches Check's last verdict.
+type readiness struct {
+	mu      sync.Mutex
+	err     error
+	checked time.Time
+}
+
+// Check reports whether Clerk accepts this repository's secret key, by
+// fetching the instance's signing keys (GET /jwks), at most every 10 s.
+// /readyz calls it. The error says why not, client-safe: the key rejected
+// (naming CLERK_SECRET_KEY), or Clerk unreachable.
+func (r *Repository) Check(ctx context.Context) error {
+	r.ready.mu.Lock()
+	defer r.ready.mu.Unlock()
+	if !r.ready.checked.IsZero() && time.Since(r.ready.checked) < readyTTL {
+		return r.ready.err
+	}
+	req := clerk.NewAPIRequest(http.MethodGet, "/jwks")
+	set := &clerk.JSONWebKeySet{}
+	err := r.backend.Call(ctx, req, set)
+	var apiErr *clerk.APIErrorResponse
+	switch {
+	case err == nil:
+		r.ready.err = nil
+	case errors.As(err, &apiErr) && (apiErr.HTTPStatusCode == http.StatusUnauthorized || apiErr.HTTPStatusCode == http.StatusForbidden):
+		r.ready.err = fmt.Errorf("Clerk rejects CLERK_SECRET_KEY (%d %s)", apiErr.HTTPStatusCode, firstCode(apiErr))
+	default:
+		r.ready.err = errors.New("Clerk's Backend API is unreachable or failing")
+	}
+	r.ready.checked = time.Now()
+	return r.ready.err
+}
+
+func firstCode(e *clerk.APIErrorResponse) string {
+	if len(e.Errors) > 0 {
+		return e.Errors[0].Code
+	}
+	return "no error code"
 }

@@ -111,7 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("ETag", etag)
 	hdr.Set("Cache-Control", "private, no-cache")
-	hdr.Set("Vary", "Authorization, Accept")
+	hdr.Add("Vary", "Authorization, Accept") // added to, never replacing, Vary: Origin and Vary: Cookie
 	hdr.Set("Content-Type", entry.ContentType)
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
