@@ -39,6 +39,7 @@ import (
 	"github.com/orgusers/orgusers/internal/clerksource"
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/graphiql"
+	"github.com/orgusers/orgusers/internal/metrics"
 	"github.com/orgusers/orgusers/internal/rest"
 	"github.com/orgusers/orgusers/internal/webhook"
 )
@@ -83,6 +84,9 @@ type Config struct {
 	// ListenAddr is where the server listens (LISTEN_ADDR, else :PORT);
 	// -demo keeps its port but always listens on 127.0.0.1.
 	ListenAddr string
+	// MetricsAddr, when set, is where a separate listener serves Prometheus
+	// metrics at GET /metrics (METRICS_ADDR); empty: no metrics at all.
+	MetricsAddr string
 	// ShutdownTimeout bounds the draining of in-flight requests at SIGTERM.
 	ShutdownTimeout time.Duration
 	// Version asks for the version to be printed (-version).
@@ -148,6 +152,16 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("LISTEN_ADDR: %q is not host:port, such as :8080 or 127.0.0.1:8080", a)
 		}
 		c.ListenAddr = net.JoinHostPort(host, port)
+	}
+	if a := env("METRICS_ADDR"); a != "" {
+		host, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			return Config{}, fmt.Errorf("METRICS_ADDR: %q is not host:port, such as :9090 or 127.0.0.1:9090", a)
+		}
+		c.MetricsAddr = net.JoinHostPort(host, port)
+		if _, lport, _ := net.SplitHostPort(c.ListenAddr); port != "0" && port == lport {
+			return Config{}, fmt.Errorf("METRICS_ADDR: %q uses the API's port %s: metrics need a listener of their own", a, port)
+		}
 	}
 	if c.ShutdownTimeout, err = durationEnv(env, "SHUTDOWN_TIMEOUT", 20*time.Second); err != nil {
 		return Config{}, err
@@ -292,6 +306,9 @@ func durationEnv(env func(string) string, name string, def time.Duration) (time.
 // App is the wired server: its HTTP handler and what must be closed.
 type App struct {
 	Handler http.Handler
+	// Metrics serves the Prometheus metrics (GET /metrics on its own
+	// listener); nil when METRICS_ADDR is unset.
+	Metrics http.Handler
 	Cache   *cache.Cache
 	closers []func()
 	// draining makes /readyz answer 503 from the moment shutdown begins.
@@ -338,13 +355,23 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		}
 		return nil, fmt.Errorf("session verification: %w", err)
 	}
-	repo, err := clerksource.New(clerksource.Config{
+	// Metrics exist only when they are served: with METRICS_ADDR unset no
+	// observer is wired and nothing is measured.
+	var m *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		m = metrics.New()
+	}
+	ccfg := clerksource.Config{
 		APIURL:     cfg.APIURL,
 		SecretKey:  cfg.SecretKey,
 		HTTPClient: x.HTTPClient,
 		RateLimit:  cfg.RateLimit,
 		Logger:     logger,
-	})
+	}
+	if m != nil {
+		ccfg.Observer = m.Clerk()
+	}
+	repo, err := clerksource.New(ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("clerk repository: %w", err)
 	}
@@ -352,6 +379,16 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, Logger: logger, Now: x.CacheClock,
 		Profiles: repo,
 	})
+	if m != nil {
+		m.RegisterCache(func() metrics.CacheStats {
+			st := snapshots.Stats()
+			return metrics.CacheStats{
+				Hits: st.Hits, Misses: st.Misses, StaleServed: st.StaleServed, Loads: st.Loads,
+				Refreshes: st.Refreshes, Errors: st.Errors, Evictions: st.Evictions, Patches: st.Patches,
+				Entries: st.Entries, Bytes: snapshots.SizeBytes(),
+			}
+		})
+	}
 	svc := &directory.Service{Source: snapshots}
 	// A bulk call stops before the server's 60 s WriteTimeout would cut its
 	// answer; the members it did not reach are SKIPPED (run it again: what
@@ -365,6 +402,9 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
+	}
+	if m != nil {
+		gopts.Observer = m.GraphQL()
 	}
 	gql := graph.NewHandler(gopts)
 	mux := http.NewServeMux()
@@ -401,7 +441,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if len(cfg.WebhookSecrets) > 0 {
 		// No session: the Svix signature is the authentication.
 		sink := sinks{snapshots, invitations}
-		mux.Handle(WebhookPath, webhook.NewHandler(&webhook.Verifier{Secrets: cfg.WebhookSecrets}, sink, logger))
+		var obs webhook.Observer
+		if m != nil {
+			obs = m.Webhooks()
+		}
+		mux.Handle(WebhookPath, webhook.NewObservedHandler(&webhook.Verifier{Secrets: cfg.WebhookSecrets}, sink, logger, obs))
 	}
 	if cfg.Introspection {
 		gcfg := graphiql.Config{Endpoint: "/graphql", Title: "orgusers GraphiQL", DefaultQuery: exampleQuery}
@@ -432,7 +476,12 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if cfg.Introspection {
 		routes = append(routes, graphiql.AssetPrefix)
 	}
-	app.Handler = accesslog.Middleware(logger, accesslog.PathRoutes(routes...))(h)
+	route := accesslog.PathRoutes(routes...)
+	if m != nil {
+		h = m.Middleware(route)(h)
+		app.Metrics = m.Handler()
+	}
+	app.Handler = accesslog.Middleware(logger, route)(h)
 	return app, nil
 }
 
@@ -594,6 +643,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR %s: %w", addr, err)
 	}
+	// Metrics have a listener of their own, never the API's: only who can
+	// reach METRICS_ADDR can read them.
+	var mln net.Listener
+	if app.Metrics != nil {
+		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		defer mln.Close()
+	}
 	srv := &http.Server{
 		Handler:           app.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -614,8 +673,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	} else {
 		fmt.Fprintf(out, "orgusers listening on %s (GraphQL at %s/graphql)\n", base, base)
 	}
-	errc := make(chan error, 1)
+	if mln != nil {
+		fmt.Fprintf(out, "metrics at http://%s/metrics\n", mln.Addr())
+	}
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", app.Metrics)
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		go func() { errc <- msrv.Serve(mln) }()
+		defer msrv.Close()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -697,6 +766,7 @@ var envVars = [][3]string{
 	{"CORS_ALLOWED_ORIGINS", "none", "comma-separated exact origins (https://app.example.com) allowed cross-origin and for cookie sessions"},
 	{"LISTEN_ADDR", ":8080 (or :PORT)", "listen address host:port; -demo always listens on 127.0.0.1"},
 	{"PORT", "8080", "listen port, when LISTEN_ADDR is unset"},
+	{"METRICS_ADDR", "none", "host:port of a separate listener serving Prometheus metrics at GET /metrics; unset: no metrics"},
 	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may take to finish at SIGTERM"},
 	{"LOG_FORMAT", "json (text in -demo)", "json or text"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},

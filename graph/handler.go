@@ -48,6 +48,9 @@ type Options struct {
 	ResponseCacheBytes int
 	// Logger receives masked internal errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, hears each /graphql request's operation and
+	// outcome (server.go gives it the metrics); nil observes nothing.
+	Observer Observer
 }
 
 // DefaultQueryCacheBytes is the default bound of the parsed-query cache.
@@ -119,7 +122,7 @@ func NewHandler(o Options) http.Handler {
 		suggestions: o.Introspection,
 		docs:        bytelru.New[string, prepared](cacheBytes),
 	}
-	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes}
+	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes, obs: o.Observer}
 	if o.PersistedQueryBytes >= 0 {
 		size := o.PersistedQueryBytes
 		if size == 0 {

@@ -42,6 +42,39 @@ type httpTransport struct {
 	maxBody int64
 	cache   *responseCache    // nil: no response cache
 	apq     *persistedQueries // nil: automatic persisted queries refused
+	obs     Observer          // nil: nothing observed
+}
+
+// Observer hears the outcome of each /graphql request; server.go gives it
+// the metrics. Its method is called once per request, after the answer is
+// written, and must be quick and safe for concurrent use.
+type Observer interface {
+	// ObserveOperation reports one request: typ is "query", "mutation" or
+	// "subscription", or "unknown" when the request named no valid
+	// operation (refused before its document was prepared, or naming an
+	// operation the document lacks); name is the operation's name as the
+	// document spells it ("" when anonymous or typ is unknown: it is the
+	// caller's choice, the observer must bound it); code is "OK" or the
+	// extensions.code of the answer's first error that has one.
+	ObserveOperation(typ, name, code string)
+}
+
+// outcome collects what Do tells its Observer. Its methods do nothing on a
+// nil outcome (no Observer).
+type outcome struct {
+	typ, name, code string
+}
+
+func (o *outcome) operation(typ, name string) {
+	if o != nil {
+		o.typ, o.name = typ, name
+	}
+}
+
+func (o *outcome) fail(code string) {
+	if o != nil && o.code == "" {
+		o.code = code
+	}
 }
 
 var _ graphql.Transport = (*httpTransport)(nil)
@@ -51,6 +84,20 @@ var _ graphql.Transport = (*httpTransport)(nil)
 func (t *httpTransport) Supports(*http.Request) bool { return true }
 
 func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if t.obs == nil {
+		t.do(w, r, exec, nil)
+		return
+	}
+	o := outcome{typ: "unknown"}
+	t.do(w, r, exec, &o)
+	if o.code == "" {
+		o.code = "OK"
+	}
+	t.obs.ObserveOperation(o.typ, o.name, o.code)
+}
+
+// do answers one request, telling o (when not nil) what it answered.
+func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, o *outcome) {
 	h := w.Header()
 	h.Set("Cache-Control", cacheControlNotCachable)
 	h.Add("Vary", "Authorization")
@@ -61,6 +108,7 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 		accesslog.SetCaller(ctx, p.OrgID, p.UserID)
 	} else {
 		accesslog.AddErrorCodes(ctx, string(directory.ErrorCode(err)))
+		o.fail(string(directory.ErrorCode(err)))
 		if r.ContentLength < 0 || r.ContentLength > 256<<10 {
 			// The body is never read, and net/http would drain only the
 			// first 256 KiB of it for keep-alive: close instead.
@@ -72,12 +120,13 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	params, rerr := t.readParams(w, r)
 	if rerr != nil {
 		accesslog.AddErrorCodes(ctx, rerr.code)
+		o.fail(rerr.code)
 	}
 	contentType := negotiate(r.Header.Get("Accept"))
 	if rerr != nil && rerr.code == CodeQueryTooLarge {
 		// A GraphQL request error like the other limits, answered like them.
 		h.Set("Content-Type", contentType)
-		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{limitError(CodeQueryTooLarge, "%s", rerr.message)})
+		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{limitError(CodeQueryTooLarge, "%s", rerr.message)}, o)
 		return
 	}
 	if rerr != nil {
@@ -87,7 +136,7 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	h.Set("Content-Type", contentType)
 	query, perr := t.apq.resolve(params.Query, params.Extensions)
 	if perr != nil {
-		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{perr})
+		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{perr}, o)
 		return
 	}
 	params.Query = query
@@ -96,13 +145,14 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	// one that was accepted before is a query cache hit: prepare first.
 	doc, errs := t.prep.prepare(params.Query)
 	if len(errs) > 0 {
-		t.fail(ctx, w, exec, contentType, nil, errs)
+		t.fail(ctx, w, exec, contentType, nil, errs, o)
 		return
 	}
 	key, cacheable := t.cache.key(p, r.Header.Get("Accept"), params)
 	op := doc.Operations.ForName(params.OperationName)
 	if op != nil {
 		accesslog.SetOperation(ctx, op.Name, string(op.Operation))
+		o.operation(string(op.Operation), op.Name)
 	}
 	if op == nil || op.Operation != ast.Query {
 		cacheable = false // only queries' answers are kept: a mutation runs every time
@@ -114,17 +164,19 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	ctx = context.WithValue(ctx, usageKey{}, rec)
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if len(errs) > 0 {
-		t.fail(ctx, w, exec, contentType, opCtx, errs)
+		t.fail(ctx, w, exec, contentType, opCtx, errs, o)
 		return
 	}
 	if r.Method == http.MethodGet && opCtx.Operation.Operation != ast.Query {
 		h.Set("Allow", "POST")
-		writeRequestError(w, badRequest(http.StatusMethodNotAllowed, "a %s must be sent with POST", opCtx.Operation.Operation))
+		rerr := badRequest(http.StatusMethodNotAllowed, "a %s must be sent with POST", opCtx.Operation.Operation)
+		o.fail(rerr.code)
+		writeRequestError(w, rerr)
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp := responses(ctx)
-	logCodes(ctx, resp.Errors)
+	o.fail(logCodes(ctx, resp.Errors))
 	body, merr := json.Marshal(resp)
 	if merr != nil {
 		panic(merr) // gqlgen's handler recovers it into an INTERNAL_SERVER_ERROR answer
@@ -141,7 +193,7 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 // spec asks: no "data" entry (nothing executed), status 200 for
 // application/json (so clients such as Apollo's read the errors rather than
 // a network failure) and 400 for application/graphql-response+json.
-func (t *httpTransport) fail(ctx context.Context, w http.ResponseWriter, exec graphql.GraphExecutor, contentType string, opCtx *graphql.OperationContext, errs gqlerror.List) {
+func (t *httpTransport) fail(ctx context.Context, w http.ResponseWriter, exec graphql.GraphExecutor, contentType string, opCtx *graphql.OperationContext, errs gqlerror.List, o *outcome) {
 	status := http.StatusOK
 	if contentType == contentTypeGraphQLJSON {
 		status = http.StatusBadRequest
@@ -150,7 +202,7 @@ func (t *httpTransport) fail(ctx context.Context, w http.ResponseWriter, exec gr
 		ctx = graphql.WithOperationContext(ctx, opCtx)
 	}
 	resp := exec.DispatchError(ctx, errs)
-	logCodes(ctx, resp.Errors)
+	o.fail(logCodes(ctx, resp.Errors))
 	body, _ := json.Marshal(struct {
 		Errors     gqlerror.List  `json:"errors"`
 		Extensions map[string]any `json:"extensions,omitempty"`
@@ -159,13 +211,19 @@ func (t *httpTransport) fail(ctx context.Context, w http.ResponseWriter, exec gr
 	_, _ = w.Write(body)
 }
 
-// logCodes adds the extensions.code of each error to the access log line.
-func logCodes(ctx context.Context, errs gqlerror.List) {
+// logCodes adds the extensions.code of each error to the access log line
+// and returns the first one ("" when none has a code).
+func logCodes(ctx context.Context, errs gqlerror.List) string {
+	first := ""
 	for _, e := range errs {
 		if c, ok := e.Extensions["code"].(string); ok {
 			accesslog.AddErrorCodes(ctx, c)
+			if first == "" {
+				first = c
+			}
 		}
 	}
+	return first
 }
 
 // readParams reads the GraphQL request from the URL (GET) or the JSON body

@@ -238,6 +238,21 @@ func (c *Cache) Stats() Stats {
 	return s
 }
 
+// SizeBytes returns the approximate heap held by the cached snapshots, the
+// sum of their Snapshot.SizeBytes. It walks the cached organizations under
+// the cache's lock; the metrics collector calls it once per scrape.
+func (c *Cache) SizeBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		if snap := el.Value.(*entry).snap; snap != nil {
+			n += int64(snap.SizeBytes())
+		}
+	}
+	return n
+}
+
 // Close cancels the loads in flight, waits for them to finish and stops
 // new ones: afterwards Members serves only what is cached. It is safe to
 // call more than once; the owner calls it at shutdown.

@@ -41,7 +41,35 @@ type Config struct {
 	BreakerCooldown time.Duration
 	// Logger receives upstream failures and breaker state changes; nil means slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, hears every attempt sent to Clerk, every rate
+	// limiter wait and every breaker state change (server.go gives it the
+	// metrics); nil observes nothing and costs nothing.
+	Observer Observer
 }
+
+// Observer hears what a Transport does. Its methods are called on the
+// request's goroutine (ObserveBreakerState under the breaker's lock), so
+// they must be quick and safe for concurrent use.
+type Observer interface {
+	// ObserveRequest reports one attempt: its method, its URL path relative
+	// to the API base (e.g. "/users/user_1" for ".../v1/users/user_1"; the
+	// whole path when it is not below the base), the response status (0
+	// when there was no response) and the time until the response headers.
+	ObserveRequest(method, path string, status int, d time.Duration)
+	// ObserveLimiterWait reports how long one attempt waited for the
+	// process-wide rate limiter, admitted or not.
+	ObserveLimiterWait(d time.Duration)
+	// ObserveBreakerState reports the breaker's new state: BreakerClosed,
+	// BreakerHalfOpen or BreakerOpen.
+	ObserveBreakerState(state int)
+}
+
+// Breaker states as Observer.ObserveBreakerState reports them.
+const (
+	BreakerClosed   = 0
+	BreakerHalfOpen = 1
+	BreakerOpen     = 2
+)
 
 // Defaults.
 const (

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,8 @@ type Transport struct {
 	maxBackoff     time.Duration
 	attemptTimeout time.Duration
 	log            *slog.Logger
+	obs            Observer // nil: nothing observed
+	basePath       string   // the API base's path, cut from observed paths
 
 	// Sleep waits d or until ctx is done, returning ctx.Err() then. Nil
 	// means a real timer; tests set it before first use to observe waits.
@@ -86,6 +89,10 @@ func NewTransport(base http.RoundTripper, cfg Config) *Transport {
 		maxBackoff:     cfg.MaxBackoff,
 		attemptTimeout: cfg.RequestTimeout,
 		log:            cfg.Logger,
+		obs:            cfg.Observer,
+	}
+	if u, err := url.Parse(cfg.APIURL); err == nil {
+		t.basePath = strings.TrimRight(u.Path, "/")
 	}
 	failures := uint32(cfg.BreakerFailures)
 	t.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
@@ -97,6 +104,9 @@ func NewTransport(base http.RoundTripper, cfg Config) *Transport {
 		IsExcluded:  func(err error) bool { return errors.Is(err, errCallExcluded) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			t.log.Warn("clerk circuit breaker state change", "breaker", name, "from", from.String(), "to", to.String())
+			if t.obs != nil {
+				t.obs.ObserveBreakerState(breakerState(to))
+			}
 		},
 	})
 	return t
@@ -196,7 +206,15 @@ func (t *Transport) admit(ctx context.Context) (release func(), err error) {
 			return nil, ctx.Err()
 		}
 	}
-	if err := t.limiter.Wait(ctx); err != nil {
+	var waitStart time.Time
+	if t.obs != nil {
+		waitStart = time.Now()
+	}
+	err = t.limiter.Wait(ctx)
+	if t.obs != nil {
+		t.obs.ObserveLimiterWait(time.Since(waitStart))
+	}
+	if err != nil {
 		release()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -222,7 +240,14 @@ func (t *Transport) attempt(req *http.Request, n int, release func()) (*http.Res
 		}
 		r.Body = body
 	}
+	var sent time.Time
+	if t.obs != nil {
+		sent = time.Now()
+	}
 	resp, err := t.base.RoundTrip(r)
+	if t.obs != nil {
+		t.obs.ObserveRequest(req.Method, t.relativePath(req.URL.Path), statusOf(resp), time.Since(sent))
+	}
 	if err != nil {
 		cancel()
 		release()
@@ -230,6 +255,25 @@ func (t *Transport) attempt(req *http.Request, n int, release func()) (*http.Res
 	}
 	resp.Body = &attemptBody{ReadCloser: resp.Body, cancel: cancel, release: release}
 	return resp, nil
+}
+
+// relativePath returns path without the API base's path, when below it.
+func (t *Transport) relativePath(path string) string {
+	if rest, ok := strings.CutPrefix(path, t.basePath); ok && (rest == "" || rest[0] == '/') {
+		return rest
+	}
+	return path
+}
+
+// breakerState maps gobreaker's states to the Observer's.
+func breakerState(s gobreaker.State) int {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	}
+	return BreakerClosed
 }
 
 // slotsKey is the context key of a request's slot pool.

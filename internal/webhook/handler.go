@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +49,50 @@ type Sink interface {
 //
 // v and sink must not be nil; a nil logger discards logs.
 func NewHandler(v *Verifier, sink Sink, logger *slog.Logger) http.Handler {
+	return NewObservedHandler(v, sink, logger, nil)
+}
+
+// Observer hears the outcome of each delivery; server.go gives it the
+// metrics. Its method must be quick and safe for concurrent use.
+type Observer interface {
+	// ObserveDelivery reports one delivery: eventType is one of the Type
+	// constants of this package, or "other" for any other type and for a
+	// delivery whose type is not known (refused before decoding, or
+	// replayed); outcome is one of the Outcome constants.
+	ObserveDelivery(eventType, outcome string)
+}
+
+// Delivery outcomes as Observer.ObserveDelivery reports them.
+const (
+	OutcomeApplied  = "applied"  // its changes were applied
+	OutcomeIgnored  = "ignored"  // it changes nothing this service holds
+	OutcomeReplayed = "replayed" // its svix-id was already applied
+	OutcomeRefused  = "refused"  // 4xx: wrong method, unreadable, unverified or undecodable
+	OutcomeFailed   = "failed"   // 500: the sink could not apply it
+)
+
+// OtherType is the event type reported for types this package does not handle.
+const OtherType = "other"
+
+// knownTypes are the event types Decode handles.
+var knownTypes = []string{
+	TypeMembershipCreated, TypeMembershipUpdated, TypeMembershipDeleted,
+	TypeUserUpdated, TypeUserDeleted, TypeOrganizationDeleted,
+	TypeInvitationCreated, TypeInvitationAccepted, TypeInvitationRevoked,
+}
+
+// boundedType returns t when Decode handles it, else OtherType: the type
+// is sender-chosen text.
+func boundedType(t string) string {
+	if slices.Contains(knownTypes, t) {
+		return t
+	}
+	return OtherType
+}
+
+// NewObservedHandler is NewHandler reporting each delivery's outcome to
+// obs; nil observes nothing.
+func NewObservedHandler(v *Verifier, sink Sink, logger *slog.Logger, obs Observer) http.Handler {
 	if v == nil || sink == nil {
 		panic("webhook: NewHandler needs a Verifier and a Sink")
 	}
@@ -59,6 +104,7 @@ func NewHandler(v *Verifier, sink Sink, logger *slog.Logger) http.Handler {
 		sink:     sink,
 		log:      logger,
 		seen:     newSeenSet(seenMax, seenTTL),
+		obs:      obs,
 	}
 }
 
@@ -67,13 +113,23 @@ type handler struct {
 	sink     Sink
 	log      *slog.Logger
 	seen     *seenSet
+	obs      Observer // nil: nothing observed
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	typ, outcome := h.serve(w, r)
+	if h.obs != nil {
+		h.obs.ObserveDelivery(boundedType(typ), outcome)
+	}
+}
+
+// serve handles one delivery and returns its event type ("" when not
+// decoded) and outcome.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) (eventType, outcome string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"only POST is accepted", "METHOD_NOT_ALLOWED"})
-		return
+		return "", OutcomeRefused
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
@@ -83,22 +139,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.refuse(w, r, newError("body could not be read"))
 		}
-		return
+		return "", OutcomeRefused
 	}
 	if err := h.verifier.Verify(r.Header, body); err != nil {
 		h.refuse(w, r, err)
-		return
+		return "", OutcomeRefused
 	}
 	id := r.Header.Get("svix-id")
 	if h.seen.contains(id, h.verifier.now()) {
 		h.log.InfoContext(r.Context(), "webhook delivery already applied", "svix_id", truncate(id))
 		writeJSON(w, http.StatusOK, okBody{OK: true})
-		return
+		return "", OutcomeReplayed
 	}
 	ev, err := Decode(body)
 	if err != nil {
 		h.refuse(w, r, err)
-		return
+		return "", OutcomeRefused
 	}
 	if ev.Reason != "" {
 		h.log.WarnContext(r.Context(), "webhook event cannot be applied exactly; its snapshots reload",
@@ -106,18 +162,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(ev.Changes) == 0 {
 		writeJSON(w, http.StatusOK, okBody{OK: true, Ignored: true})
-		return
+		return ev.Type, OutcomeIgnored
 	}
 	if err := h.sink.Apply(r.Context(), ev.Changes); err != nil {
 		h.log.ErrorContext(r.Context(), "applying webhook event failed",
 			"svix_id", truncate(id), "event_type", ev.Type, "error", err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{"internal error", "INTERNAL_SERVER_ERROR"})
-		return
+		return ev.Type, OutcomeFailed
 	}
 	h.seen.add(id, h.verifier.now())
 	h.log.InfoContext(r.Context(), "webhook event applied",
 		"svix_id", truncate(id), "event_type", ev.Type, "changes", len(ev.Changes))
 	writeJSON(w, http.StatusOK, okBody{OK: true})
+	return ev.Type, OutcomeApplied
 }
 
 // refuse answers 400 with the message of err, an *Error.
