@@ -205,6 +205,35 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "Clerk requests during the warm phases: %d %s\n\n", emu.TotalRequests(), formatCounts(emu.Requests()))
 
+	// What Prometheus metrics cost: the same cached query, metrics on and off.
+	metricsCfg := cfg
+	metricsCfg.MetricsAddr = "127.0.0.1:0" // instruments the app; no listener is opened here
+	metricsApp, err := NewApp(metricsCfg, Extras{}, logger)
+	if err != nil {
+		return err
+	}
+	metricsURL, stopMetrics, err := serveLoopback(metricsApp.Handler)
+	if err != nil {
+		return err
+	}
+	if status, _, err := post(client, metricsURL, acmeAdmin, pageQuery); err != nil || status != 200 {
+		return fmt.Errorf("warming the metrics server: %d %v", status, err)
+	}
+	on := loadtest.Target{Name: "graphql cached, metrics on", Method: http.MethodPost, URL: metricsURL + "/graphql", Header: auth, Body: gqlBody}
+	off := phases[0].target
+	off.Name = "  metrics off"
+	rOn, rOff, err := interleave(func() (loadtest.Result, error) {
+		return loadtest.Run(ctx, client, on, *concurrency, *duration/rounds), nil
+	}, func() (loadtest.Result, error) {
+		return loadtest.Run(ctx, client, off, *concurrency, *duration/rounds), nil
+	})
+	stopMetrics()
+	metricsApp.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Metrics cost (cached orgUsers(first:100)):\n  %s\n  %s\n  ratio %.1f%% (target: metrics cost under 5%%)\n\n", rOn, rOff, 100*rOn.RPS()/rOff.RPS())
+
 	// The admin's cached throughput while one attacker loops the worst request.
 	fmt.Fprintf(out, "Under attack (the admin's cached orgUsers(first:100) alone, then while one attacker sends the worst request in a loop):\n")
 	admin := phases[0].target

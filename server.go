@@ -99,6 +99,7 @@ type Config struct {
 	CacheTTL          time.Duration
 	CacheMaxStale     time.Duration
 	CacheMaxOrgs      int
+	CacheMaxBytes     int64
 	RateLimit         int
 	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
 	Limits graph.Limits
@@ -203,6 +204,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.CacheMaxOrgs, err = intEnv(env, "CACHE_MAX_ORGS", cache.DefaultMaxOrgs, 1, 1<<20); err != nil {
 		return Config{}, err
 	}
+	if c.CacheMaxBytes, err = bytesEnv(env, "CACHE_MAX_BYTES", cache.DefaultMaxBytes); err != nil {
+		return Config{}, err
+	}
 	if c.RateLimit, err = intEnv(env, "CLERK_RATE_LIMIT", 900, 1, 1<<20); err != nil {
 		return Config{}, err
 	}
@@ -277,6 +281,25 @@ func intEnv(env func(string) string, name string, def, lo, hi int) (int, error) 
 		return 0, fmt.Errorf("%s: %q is not a whole number in %d..%d", name, v, lo, hi)
 	}
 	return n, nil
+}
+
+// bytesEnv reads a size such as 268435456, 512KiB, 256MiB or 2GiB.
+func bytesEnv(env func(string) string, name string, def int64) (int64, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	num, mult := v, int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(v, suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(v, suffix)), m
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%s: %q is not a size such as 268435456, 512KiB, 256MiB or 2GiB (at most 1 TiB)", name, v)
+	}
+	return n * mult, nil
 }
 
 func boolEnv(env func(string) string, name string, def bool) (bool, error) {
@@ -376,7 +399,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("clerk repository: %w", err)
 	}
 	snapshots := cache.New(repo, cache.Config{
-		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, Logger: logger, Now: x.CacheClock,
+		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, MaxBytes: cfg.CacheMaxBytes, Logger: logger, Now: x.CacheClock,
 		Profiles: repo,
 	})
 	if m != nil {
@@ -774,6 +797,7 @@ var envVars = [][3]string{
 	{"CACHE_TTL", "30s", "a member snapshot is fresh this long (with webhooks, 5m suggested)"},
 	{"CACHE_MAX_STALE", "10m", "while Clerk fails, serve the last snapshot up to this age"},
 	{"CACHE_MAX_ORGS", "1000", "organizations kept in memory"},
+	{"CACHE_MAX_BYTES", "256MiB", "estimated heap of the member snapshots kept (512KiB, 256MiB, 2GiB or bytes)"},
 	{"GRAPHQL_MAX_DEPTH", "8", "field nesting, fragments expanded"},
 	{"GRAPHQL_MAX_ALIASES", "30", "aliases, fragments expanded"},
 	{"GRAPHQL_MAX_DIRECTIVES", "50", "directive uses, fragments expanded"},

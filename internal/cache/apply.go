@@ -147,7 +147,7 @@ func (c *Cache) applyBatch(orgID string, changes []directory.Change) {
 		el, ok := c.entries[orgID]
 		if ok && el.Value.(*entry).snap == snap {
 			if next != snap {
-				el.Value.(*entry).snap = next
+				c.replaceLocked(el.Value.(*entry), next)
 				c.stats.Patches++
 			}
 			c.stats.ChangesApplied += uint64(res.Applied)

@@ -30,6 +30,7 @@ const (
 	DefaultTTL         = 30 * time.Second
 	DefaultMaxStale    = 10 * time.Minute
 	DefaultMaxOrgs     = 1000
+	DefaultMaxBytes    = 256 << 20
 	DefaultLoadTimeout = 30 * time.Second
 )
 
@@ -55,6 +56,12 @@ type Config struct {
 	// MaxOrgs bounds the number of cached organizations; the least recently
 	// used is evicted first. Default DefaultMaxOrgs (CACHE_MAX_ORGS).
 	MaxOrgs int
+	// MaxBytes bounds the cached snapshots' estimated heap
+	// (Snapshot.SizeBytes); the least recently used go first. The one
+	// organization just loaded is kept even when it alone is larger (and
+	// logged): it is still served, its loads still collapsed. Default
+	// DefaultMaxBytes (CACHE_MAX_BYTES).
+	MaxBytes int64
 	// LoadTimeout bounds one load. Loads run on a context detached from
 	// any caller's cancellation. Default DefaultLoadTimeout.
 	LoadTimeout time.Duration
@@ -75,7 +82,7 @@ type Stats struct {
 	Loads       uint64 // synchronous loads started (shared by the requests that waited)
 	Refreshes   uint64 // background refreshes started
 	Errors      uint64 // loads and refreshes that failed
-	Evictions   uint64 // organizations evicted to respect MaxOrgs
+	Evictions   uint64 // organizations evicted to respect MaxOrgs or MaxBytes
 	// Patches counts snapshots that Apply rebuilt; ChangesApplied and
 	// ChangesStale the changes it applied and skipped as older than held.
 	Patches, ChangesApplied, ChangesStale uint64
@@ -99,6 +106,7 @@ type Cache struct {
 	entries  map[string]*list.Element // of *entry, in lru
 	lru      *list.List               // front is most recently used
 	inflight map[string]*call
+	bytes    int64             // the cached snapshots' SizeBytes, summed
 	pending  map[string]*batch // changes waiting for Apply's patch, per organization
 	patching map[string]bool   // organizations whose patch goroutine runs
 	stats    Stats
@@ -134,6 +142,9 @@ func New(src directory.Source, cfg Config) *Cache {
 	cfg.MaxStale = max(cfg.MaxStale, cfg.TTL)
 	if cfg.MaxOrgs <= 0 {
 		cfg.MaxOrgs = DefaultMaxOrgs
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.LoadTimeout <= 0 {
 		cfg.LoadTimeout = DefaultLoadTimeout
@@ -220,8 +231,7 @@ func (c *Cache) Invalidate(orgID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[orgID]; ok {
-		c.lru.Remove(el)
-		delete(c.entries, orgID)
+		c.removeLocked(el)
 	}
 	if cl := c.inflight[orgID]; cl != nil {
 		cl.dropped = true
@@ -239,18 +249,12 @@ func (c *Cache) Stats() Stats {
 }
 
 // SizeBytes returns the approximate heap held by the cached snapshots, the
-// sum of their Snapshot.SizeBytes. It walks the cached organizations under
-// the cache's lock; the metrics collector calls it once per scrape.
+// sum of their Snapshot.SizeBytes, which MaxBytes bounds. The metrics
+// collector calls it once per scrape.
 func (c *Cache) SizeBytes() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var n int64
-	for el := c.lru.Front(); el != nil; el = el.Next() {
-		if snap := el.Value.(*entry).snap; snap != nil {
-			n += int64(snap.SizeBytes())
-		}
-	}
-	return n
+	return c.bytes
 }
 
 // Close cancels the loads in flight, waits for them to finish and stops
@@ -336,22 +340,51 @@ func (c *Cache) fetch(ctx context.Context, orgID string) (snap *directory.Snapsh
 	return nil, err
 }
 
-// storeLocked caches snap as orgID's snapshot and evicts beyond MaxOrgs.
-// c.mu must be held.
+// storeLocked caches snap as orgID's snapshot and evicts beyond MaxOrgs
+// and MaxBytes. c.mu must be held.
 func (c *Cache) storeLocked(orgID string, snap *directory.Snapshot, loadedAt time.Time) {
 	if el, ok := c.entries[orgID]; ok {
 		e := el.Value.(*entry)
 		if loadedAt.Before(e.loadedAt) {
 			return // a newer load already landed
 		}
-		e.snap, e.loadedAt, e.retryAt = snap, loadedAt, time.Time{}
+		c.replaceLocked(e, snap)
+		e.loadedAt, e.retryAt = loadedAt, time.Time{}
 		return
 	}
 	c.entries[orgID] = c.lru.PushFront(&entry{orgID: orgID, snap: snap, loadedAt: loadedAt})
-	for c.lru.Len() > c.cfg.MaxOrgs {
+	c.bytes += int64(snap.SizeBytes())
+	c.evictLocked()
+}
+
+// replaceLocked swaps e's snapshot, keeping the byte count, and evicts
+// what no longer fits. c.mu must be held.
+func (c *Cache) replaceLocked(e *entry, snap *directory.Snapshot) {
+	c.bytes += int64(snap.SizeBytes()) - int64(e.snap.SizeBytes())
+	e.snap = snap
+	c.evictLocked()
+}
+
+// evictLocked removes the least recently used organizations until at most
+// MaxOrgs remain and their snapshots fit MaxBytes, keeping the most
+// recently used one whatever its size. c.mu must be held.
+func (c *Cache) evictLocked() {
+	for c.lru.Len() > c.cfg.MaxOrgs || c.bytes > c.cfg.MaxBytes && c.lru.Len() > 1 {
 		back := c.lru.Back()
-		c.lru.Remove(back)
-		delete(c.entries, back.Value.(*entry).orgID)
+		c.removeLocked(back)
 		c.stats.Evictions++
 	}
+	if c.bytes > c.cfg.MaxBytes {
+		e := c.lru.Front().Value.(*entry)
+		c.log.Warn("cache: one organization's snapshot is larger than CACHE_MAX_BYTES; it is kept alone",
+			"org_id", e.orgID, "bytes", c.bytes, "max_bytes", c.cfg.MaxBytes)
+	}
+}
+
+// removeLocked drops a cached organization. c.mu must be held.
+func (c *Cache) removeLocked(el *list.Element) {
+	e := el.Value.(*entry)
+	c.lru.Remove(el)
+	delete(c.entries, e.orgID)
+	c.bytes -= int64(e.snap.SizeBytes())
 }
