@@ -45,7 +45,7 @@ func (c *responseCache) key(p *auth.Principal, accept string, params *graphql.Ra
 }
 
 // serve writes the stored answer for key when there is one still current.
-func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, key respcache.Key) bool {
+func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, key respcache.Key) bool {
 	e, ok := c.cache.Get(key)
 	if !ok {
 		return false
@@ -55,17 +55,29 @@ func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, key re
 		return false
 	}
 	w.Header().Set("Content-Type", e.ContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(e.Body)))
 	w.Header().Set("X-Response-Cache", "hit")
-	_, _ = w.Write(e.Body)
+	writeBody(w, r, e.Body, e.Gzip)
 	return true
 }
 
-// store keeps body when the request's usage shows it is complete and built
-// from one snapshot version.
-func (c *responseCache) store(key respcache.Key, rec *usage, body []byte, contentType string) {
+// writeBody writes an answer: its gzip form (compressed once, when it was
+// stored) to a client that accepts gzip, else the plain bytes.
+func writeBody(w http.ResponseWriter, r *http.Request, body, gz []byte) {
+	if gz != nil && respcache.AcceptsGzip(r.Header) {
+		w.Header().Set("Content-Encoding", "gzip")
+		body = gz
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// store keeps an answer when the request's usage shows it is complete and
+// built from one snapshot version.
+func (c *responseCache) store(key respcache.Key, rec *usage, e respcache.Entry) {
 	if version, ok := rec.cacheable(); ok {
-		c.cache.Put(key, respcache.Entry{Body: body, ContentType: contentType, Tag: version})
+		e.Tag = version
+		c.cache.Put(key, e)
 	}
 }
 

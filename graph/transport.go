@@ -19,6 +19,7 @@ import (
 	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
+	"github.com/orgusers/orgusers/internal/respcache"
 )
 
 // Response content types, negotiated from Accept as gqlgen does.
@@ -102,6 +103,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	h.Set("Cache-Control", cacheControlNotCachable)
 	h.Add("Vary", "Authorization")
 	h.Add("Vary", "Accept")
+	h.Add("Vary", "Accept-Encoding")
 	ctx := r.Context()
 	p, err := auth.FromContext(ctx)
 	if err == nil {
@@ -157,7 +159,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	if op == nil || op.Operation != ast.Query {
 		cacheable = false // only queries' answers are kept: a mutation runs every time
 	}
-	if cacheable && t.cache.serve(ctx, w, key) {
+	if cacheable && t.cache.serve(ctx, w, r, key) {
 		return
 	}
 	rec := &usage{}
@@ -181,11 +183,14 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	if merr != nil {
 		panic(merr) // gqlgen's handler recovers it into an INTERNAL_SERVER_ERROR answer
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	// Compressed once: for this answer, and for the cache's later hits.
+	entry := respcache.Entry{Body: body, ContentType: contentType}
+	if cacheable || respcache.AcceptsGzip(r.Header) {
+		entry = respcache.NewEntry(body, contentType, "")
+	}
+	writeBody(w, r, entry.Body, entry.Gzip)
 	if cacheable {
-		t.cache.store(key, rec, body, contentType)
+		t.cache.store(key, rec, entry)
 	}
 }
 

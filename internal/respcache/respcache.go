@@ -7,8 +7,14 @@
 package respcache
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/orgusers/orgusers/internal/bytelru"
 )
@@ -31,10 +37,13 @@ func NewKey(parts ...string) Key {
 	return k
 }
 
-// Entry is a cached response. Its Body is shared between readers and must not
-// be modified.
+// Entry is a cached response. Its Body and Gzip are shared between readers
+// and must not be modified. Build one with NewEntry, which compresses the
+// body once, so that no hit compresses it again.
 type Entry struct {
-	Body        []byte
+	Body []byte
+	// Gzip is Body gzip-compressed, or nil when Body is too small to gain.
+	Gzip        []byte
 	ContentType string
 	// Tag is the caller's validator, e.g. the data version the body was built from.
 	Tag string
@@ -74,7 +83,7 @@ func (c *Cache) Put(k Key, e Entry) {
 	if old, ok := c.lru.Peek(k); ok && old.Tag == e.Tag {
 		return
 	}
-	c.lru.Add(k, e, len(e.Body))
+	c.lru.Add(k, e, len(e.Body)+len(e.Gzip))
 }
 
 // Len returns the number of entries.
@@ -91,4 +100,51 @@ func (c *Cache) Bytes() int {
 		return 0
 	}
 	return c.lru.Bytes()
+}
+
+// minCompress is the smallest body worth compressing: below it the gzip
+// header and the client's work cost more than the bytes saved.
+const minCompress = 1 << 10
+
+// NewEntry returns the entry of body, with its gzip form when that pays.
+func NewEntry(body []byte, contentType, tag string) Entry {
+	return Entry{Body: body, Gzip: Compress(body), ContentType: contentType, Tag: tag}
+}
+
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return w
+}}
+
+// Compress returns body gzip-compressed at the fastest level, or nil when
+// body is under 1 KiB or does not shrink.
+func Compress(body []byte) []byte {
+	if len(body) < minCompress {
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(body) / 4)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
+	if _, err := zw.Write(body); err != nil || zw.Close() != nil || buf.Len() >= len(body) {
+		return nil
+	}
+	return buf.Bytes()
+}
+
+// AcceptsGzip reports whether a request's Accept-Encoding allows gzip (and
+// does not give it q=0).
+func AcceptsGzip(h http.Header) bool {
+	for _, v := range h.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.TrimSpace(coding) != "*" {
+				continue
+			}
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package respcache
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -91,5 +92,31 @@ func TestPutWithAnotherTagReplaces(t *testing.T) {
 	}
 	if c.Bytes() != len("new") || c.Len() != 1 {
 		t.Fatalf("bytes %d len %d after replacing", c.Bytes(), c.Len())
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": false, "gzip": true, "GZIP": true, "deflate, gzip;q=0.5": true, "gzip;q=0": false, "gzip; q=0.000": false,
+		"*": true, "br": false, "identity": false, "br, gzip ; q=1": true,
+	} {
+		h := http.Header{}
+		if v != "" {
+			h.Set("Accept-Encoding", v)
+		}
+		if got := AcceptsGzip(h); got != want {
+			t.Errorf("%q: %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestNewEntryCompressesOnlyWhatGains(t *testing.T) {
+	if e := NewEntry([]byte(`{"a":1}`), "application/json", ""); e.Gzip != nil {
+		t.Fatal("a tiny body was compressed")
+	}
+	body := []byte(strings.Repeat(`{"email":"someone@example.com"},`, 200))
+	e := NewEntry(body, "application/json", "v1")
+	if e.Gzip == nil || len(e.Gzip) >= len(body) {
+		t.Fatalf("%d bytes compressed to %d", len(body), len(e.Gzip))
 	}
 }

@@ -104,23 +104,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Keyed by the snapshot the page was computed from, which may be newer
 		// than the one looked up above.
 		key = respcache.NewKey(p.OrgID, page.Snapshot.Version(), q.canonical, string(format))
-		entry = respcache.Entry{Body: buf.Bytes(), ContentType: contentType}
+		entry = respcache.NewEntry(buf.Bytes(), contentType, "") // compressed once, here
 		h.cache.Put(key, entry)
 	}
-	etag := `"` + hex.EncodeToString(key[:12]) + `"`
+	// The gzip form has its own ETag: the bytes differ.
+	body, etag := entry.Body, `"`+hex.EncodeToString(key[:12])+`"`
 	hdr := w.Header()
+	if entry.Gzip != nil && respcache.AcceptsGzip(r.Header) {
+		body, etag = entry.Gzip, `"`+hex.EncodeToString(key[:12])+`-gzip"`
+		hdr.Set("Content-Encoding", "gzip")
+	}
 	hdr.Set("ETag", etag)
 	hdr.Set("Cache-Control", "private, no-cache")
-	hdr.Add("Vary", "Authorization, Accept") // added to, never replacing, Vary: Origin and Vary: Cookie
+	hdr.Add("Vary", "Authorization, Accept, Accept-Encoding") // added to, never replacing, Vary: Origin and Vary: Cookie
 	hdr.Set("Content-Type", entry.ContentType)
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	hdr.Set("Content-Length", strconv.Itoa(len(entry.Body)))
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(entry.Body)
+		_, _ = w.Write(body)
 	}
 }
 
