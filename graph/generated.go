@@ -35,6 +35,8 @@ type ResolverRoot interface {
 	BulkItem() BulkItemResolver
 	InviteItem() InviteItemResolver
 	Mutation() MutationResolver
+	OrgUserConnection() OrgUserConnectionResolver
+	OrgUserFacets() OrgUserFacetsResolver
 	Query() QueryResolver
 	RevokeItem() RevokeItemResolver
 	OrgUserFilter() OrgUserFilterResolver
@@ -63,6 +65,11 @@ type ComplexityRoot struct {
 		Unchanged func(childComplexity int) int
 	}
 
+	FacetCount struct {
+		Count func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	InvitationPageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
@@ -84,6 +91,18 @@ type ComplexityRoot struct {
 		Skipped   func(childComplexity int) int
 		Succeeded func(childComplexity int) int
 		Unchanged func(childComplexity int) int
+	}
+
+	MetadataFacet struct {
+		MissingCount func(childComplexity int) int
+		OtherCount   func(childComplexity int) int
+		Path         func(childComplexity int) int
+		Values       func(childComplexity int) int
+	}
+
+	MetadataFacetValue struct {
+		Count func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -132,6 +151,7 @@ type ComplexityRoot struct {
 
 	OrgUserConnection struct {
 		Edges      func(childComplexity int) int
+		Facets     func(childComplexity int) int
 		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
@@ -140,6 +160,13 @@ type ComplexityRoot struct {
 	OrgUserEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	OrgUserFacets struct {
+		LastSignIn   func(childComplexity int, bucketsDays []int) int
+		Metadata     func(childComplexity int, path string, source *model.MetadataSource, limit *int) int
+		Roles        func(childComplexity int) int
+		SignInStatus func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -203,6 +230,15 @@ type MutationResolver interface {
 	RemoveOrgMembers(ctx context.Context, input model.RemoveOrgMembersInput) (*directory.BulkResult, error)
 	InviteOrgMembers(ctx context.Context, input model.InviteOrgMembersInput) (*directory.InvitationResult, error)
 	RevokeOrgInvitations(ctx context.Context, input model.RevokeOrgInvitationsInput) (*directory.InvitationResult, error)
+}
+type OrgUserConnectionResolver interface {
+	Facets(ctx context.Context, obj *model.OrgUserConnection) (*model.OrgUserFacets, error)
+}
+type OrgUserFacetsResolver interface {
+	Roles(ctx context.Context, obj *model.OrgUserFacets) ([]*directory.FacetCount, error)
+	SignInStatus(ctx context.Context, obj *model.OrgUserFacets) ([]*directory.FacetCount, error)
+	LastSignIn(ctx context.Context, obj *model.OrgUserFacets, bucketsDays []int) ([]*directory.FacetCount, error)
+	Metadata(ctx context.Context, obj *model.OrgUserFacets, path string, source *model.MetadataSource, limit *int) (*directory.MetadataFacet, error)
 }
 type QueryResolver interface {
 	OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) (*model.OrgUserConnection, error)
@@ -313,6 +349,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BulkResult.Unchanged(childComplexity), true
 
+	case "FacetCount.count":
+		if e.ComplexityRoot.FacetCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FacetCount.Count(childComplexity), true
+	case "FacetCount.value":
+		if e.ComplexityRoot.FacetCount.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FacetCount.Value(childComplexity), true
+
 	case "InvitationPageInfo.endCursor":
 		if e.ComplexityRoot.InvitationPageInfo.EndCursor == nil {
 			break
@@ -399,6 +448,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InviteResult.Unchanged(childComplexity), true
+
+	case "MetadataFacet.missingCount":
+		if e.ComplexityRoot.MetadataFacet.MissingCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetadataFacet.MissingCount(childComplexity), true
+	case "MetadataFacet.otherCount":
+		if e.ComplexityRoot.MetadataFacet.OtherCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetadataFacet.OtherCount(childComplexity), true
+	case "MetadataFacet.path":
+		if e.ComplexityRoot.MetadataFacet.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetadataFacet.Path(childComplexity), true
+	case "MetadataFacet.values":
+		if e.ComplexityRoot.MetadataFacet.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetadataFacet.Values(childComplexity), true
+
+	case "MetadataFacetValue.count":
+		if e.ComplexityRoot.MetadataFacetValue.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetadataFacetValue.Count(childComplexity), true
+	case "MetadataFacetValue.value":
+		if e.ComplexityRoot.MetadataFacetValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetadataFacetValue.Value(childComplexity), true
 
 	case "Mutation.inviteOrgMembers":
 		if e.ComplexityRoot.Mutation.InviteOrgMembers == nil {
@@ -627,6 +714,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrgUserConnection.Edges(childComplexity), true
+	case "OrgUserConnection.facets":
+		if e.ComplexityRoot.OrgUserConnection.Facets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserConnection.Facets(childComplexity), true
 	case "OrgUserConnection.nodes":
 		if e.ComplexityRoot.OrgUserConnection.Nodes == nil {
 			break
@@ -658,6 +751,41 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrgUserEdge.Node(childComplexity), true
+
+	case "OrgUserFacets.lastSignIn":
+		if e.ComplexityRoot.OrgUserFacets.LastSignIn == nil {
+			break
+		}
+
+		args, err := ec.field_OrgUserFacets_lastSignIn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.OrgUserFacets.LastSignIn(childComplexity, args["bucketsDays"].([]int)), true
+	case "OrgUserFacets.metadata":
+		if e.ComplexityRoot.OrgUserFacets.Metadata == nil {
+			break
+		}
+
+		args, err := ec.field_OrgUserFacets_metadata_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.OrgUserFacets.Metadata(childComplexity, args["path"].(string), args["source"].(*model.MetadataSource), args["limit"].(*int)), true
+	case "OrgUserFacets.roles":
+		if e.ComplexityRoot.OrgUserFacets.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserFacets.Roles(childComplexity), true
+	case "OrgUserFacets.signInStatus":
+		if e.ComplexityRoot.OrgUserFacets.SignInStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserFacets.SignInStatus(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1058,6 +1186,61 @@ type OrgUserConnection {
   pageInfo: PageInfo!
   "All members matching the filter, on every page."
   totalCount: Int!
+  "Counts over every member matching the filter, on every page (the members totalCount counts)."
+  facets: OrgUserFacets!
+}
+
+"""
+Facets of the members a connection's filter matches. Ask only for the ones
+you show: each is counted only when selected.
+"""
+type OrgUserFacets {
+  "Every role present, by count descending, then role key."
+  roles: [FacetCount!]!
+  "SIGNED_IN, then NEVER_SIGNED_IN, both always present (count may be 0)."
+  signInStatus: [FacetCount!]!
+  """
+  How recently members last signed in, relative to now: "<=N" for each bound
+  (a member counts in the first bucket their last sign-in fits: "<=7" is
+  within the last 7 days), ">N" beyond the last bound, "never" without a
+  sign-in. ` + "`" + `bucketsDays` + "`" + ` is ascending, distinct, each 1..3650, at most 10
+  (BAD_USER_INPUT naming bucketsDays otherwise).
+  """
+  lastSignIn(bucketsDays: [Int!] = [7, 30, 90]): [FacetCount!]!
+  """
+  The values at ` + "`" + `path` + "`" + ` (as in MetadataCondition: BAD_USER_INPUT naming path
+  when invalid) in the user's (USER) or the membership's (MEMBERSHIP) public
+  metadata. Scalars (string, number, boolean, null) count by JSON value (7
+  and 7.0 are one value); an array counts once for each distinct scalar
+  element. Objects, and distinct object or array elements of arrays, count
+  in otherCount. At most ` + "`" + `limit` + "`" + ` (1..100, else BAD_USER_INPUT naming limit)
+  values are listed, by count descending, then JSON text; the counts of the
+  values beyond the limit are added to otherCount.
+  """
+  metadata(path: String!, source: MetadataSource = USER, limit: Int = 20): MetadataFacet!
+}
+
+"One facet value and how many members have it."
+type FacetCount {
+  value: String!
+  count: Int!
+}
+
+"The values found at one metadata path."
+type MetadataFacet {
+  path: String!
+  "Scalar values, by count descending, then JSON text; at most ` + "`" + `limit` + "`" + `."
+  values: [MetadataFacetValue!]!
+  "Objects, non-scalar array elements, and the counts of values beyond ` + "`" + `limit` + "`" + `."
+  otherCount: Int!
+  "Members without the path."
+  missingCount: Int!
+}
+
+"One JSON value at a metadata path and how many members have it."
+type MetadataFacetValue {
+  value: JSON!
+  count: Int!
 }
 
 type OrgUserEdge {
@@ -1366,6 +1549,16 @@ func (ec *executionContext) childFields_BulkResult(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type BulkResult", field.Name)
 }
 
+func (ec *executionContext) childFields_FacetCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_FacetCount_value(ctx, field)
+	case "count":
+		return ec.fieldContext_FacetCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FacetCount", field.Name)
+}
+
 func (ec *executionContext) childFields_InvitationPageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1410,6 +1603,30 @@ func (ec *executionContext) childFields_InviteResult(ctx context.Context, field 
 		return ec.fieldContext_InviteResult_items(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InviteResult", field.Name)
+}
+
+func (ec *executionContext) childFields_MetadataFacet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_MetadataFacet_path(ctx, field)
+	case "values":
+		return ec.fieldContext_MetadataFacet_values(ctx, field)
+	case "otherCount":
+		return ec.fieldContext_MetadataFacet_otherCount(ctx, field)
+	case "missingCount":
+		return ec.fieldContext_MetadataFacet_missingCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MetadataFacet", field.Name)
+}
+
+func (ec *executionContext) childFields_MetadataFacetValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_MetadataFacetValue_value(ctx, field)
+	case "count":
+		return ec.fieldContext_MetadataFacetValue_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MetadataFacetValue", field.Name)
 }
 
 func (ec *executionContext) childFields_OrgInvitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1494,6 +1711,8 @@ func (ec *executionContext) childFields_OrgUserConnection(ctx context.Context, f
 		return ec.fieldContext_OrgUserConnection_pageInfo(ctx, field)
 	case "totalCount":
 		return ec.fieldContext_OrgUserConnection_totalCount(ctx, field)
+	case "facets":
+		return ec.fieldContext_OrgUserConnection_facets(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrgUserConnection", field.Name)
 }
@@ -1506,6 +1725,20 @@ func (ec *executionContext) childFields_OrgUserEdge(ctx context.Context, field g
 		return ec.fieldContext_OrgUserEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrgUserEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_OrgUserFacets(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "roles":
+		return ec.fieldContext_OrgUserFacets_roles(ctx, field)
+	case "signInStatus":
+		return ec.fieldContext_OrgUserFacets_signInStatus(ctx, field)
+	case "lastSignIn":
+		return ec.fieldContext_OrgUserFacets_lastSignIn(ctx, field)
+	case "metadata":
+		return ec.fieldContext_OrgUserFacets_metadata(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgUserFacets", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1771,6 +2004,50 @@ func (ec *executionContext) field_Mutation_updateOrgMemberRoles_args(ctx context
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_OrgUserFacets_lastSignIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "bucketsDays",
+		func(ctx context.Context, v any) ([]int, error) {
+			return ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["bucketsDays"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_OrgUserFacets_metadata_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "source",
+		func(ctx context.Context, v any) (*model.MetadataSource, error) {
+			return ec.unmarshalOMetadataSource2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐMetadataSource(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["source"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
 	return args, nil
 }
 
@@ -2237,6 +2514,52 @@ func (ec *executionContext) fieldContext_BulkResult_items(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _FacetCount_value(ctx context.Context, field graphql.CollectedField, obj *directory.FacetCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FacetCount_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FacetCount_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FacetCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _FacetCount_count(ctx context.Context, field graphql.CollectedField, obj *directory.FacetCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FacetCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FacetCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FacetCount", field, false, false, "Int")
+}
+
 func (ec *executionContext) _InvitationPageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2566,6 +2889,153 @@ func (ec *executionContext) fieldContext_InviteResult_items(_ context.Context, f
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MetadataFacet_path(ctx context.Context, field graphql.CollectedField, obj *directory.MetadataFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetadataFacet_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetadataFacet_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetadataFacet", field, false, false, "String")
+}
+
+func (ec *executionContext) _MetadataFacet_values(ctx context.Context, field graphql.CollectedField, obj *directory.MetadataFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetadataFacet_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []directory.MetadataFacetValue) graphql.Marshaler {
+			return ec.marshalNMetadataFacetValue2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMetadataFacetValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetadataFacet_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MetadataFacet",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MetadataFacetValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MetadataFacet_otherCount(ctx context.Context, field graphql.CollectedField, obj *directory.MetadataFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetadataFacet_otherCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OtherCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetadataFacet_otherCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetadataFacet", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetadataFacet_missingCount(ctx context.Context, field graphql.CollectedField, obj *directory.MetadataFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetadataFacet_missingCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MissingCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetadataFacet_missingCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetadataFacet", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetadataFacetValue_value(ctx context.Context, field graphql.CollectedField, obj *directory.MetadataFacetValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetadataFacetValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+			return ec.marshalNJSON2encodingᚋjsonᚐRawMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetadataFacetValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetadataFacetValue", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _MetadataFacetValue_count(ctx context.Context, field graphql.CollectedField, obj *directory.MetadataFacetValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetadataFacetValue_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetadataFacetValue_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetadataFacetValue", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Mutation_updateOrgMemberRoles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -3636,6 +4106,38 @@ func (ec *executionContext) fieldContext_OrgUserConnection_totalCount(_ context.
 	return graphql.NewScalarFieldContext("OrgUserConnection", field, true, false, "Int")
 }
 
+func (ec *executionContext) _OrgUserConnection_facets(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserConnection_facets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrgUserConnection().Facets(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrgUserFacets) graphql.Marshaler {
+			return ec.marshalNOrgUserFacets2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserFacets(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserConnection_facets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgUserConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgUserFacets(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OrgUserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3687,6 +4189,158 @@ func (ec *executionContext) fieldContext_OrgUserEdge_node(_ context.Context, fie
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_OrgUser(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgUserFacets_roles(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserFacets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserFacets_roles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrgUserFacets().Roles(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*directory.FacetCount) graphql.Marshaler {
+			return ec.marshalNFacetCount2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐFacetCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserFacets_roles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgUserFacets",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FacetCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgUserFacets_signInStatus(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserFacets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserFacets_signInStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrgUserFacets().SignInStatus(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*directory.FacetCount) graphql.Marshaler {
+			return ec.marshalNFacetCount2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐFacetCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserFacets_signInStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgUserFacets",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FacetCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgUserFacets_lastSignIn(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserFacets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserFacets_lastSignIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.OrgUserFacets().LastSignIn(ctx, obj, fc.Args["bucketsDays"].([]int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*directory.FacetCount) graphql.Marshaler {
+			return ec.marshalNFacetCount2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐFacetCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserFacets_lastSignIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgUserFacets",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FacetCount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_OrgUserFacets_lastSignIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgUserFacets_metadata(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserFacets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserFacets_metadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.OrgUserFacets().Metadata(ctx, obj, fc.Args["path"].(string), fc.Args["source"].(*model.MetadataSource), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.MetadataFacet) graphql.Marshaler {
+			return ec.marshalNMetadataFacet2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMetadataFacet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserFacets_metadata(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgUserFacets",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MetadataFacet(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_OrgUserFacets_metadata_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6340,6 +6994,44 @@ func (ec *executionContext) _BulkResult(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var facetCountImplementors = []string{"FacetCount"}
+
+func (ec *executionContext) _FacetCount(ctx context.Context, sel ast.SelectionSet, obj *directory.FacetCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, facetCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FacetCount")
+		case "value":
+			out.Values[i] = ec._FacetCount_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._FacetCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var invitationPageInfoImplementors = []string{"InvitationPageInfo"}
 
 func (ec *executionContext) _InvitationPageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.InvitationPageInfo) graphql.Marshaler {
@@ -6477,6 +7169,92 @@ func (ec *executionContext) _InviteResult(ctx context.Context, sel ast.Selection
 			}
 		case "items":
 			out.Values[i] = ec._InviteResult_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var metadataFacetImplementors = []string{"MetadataFacet"}
+
+func (ec *executionContext) _MetadataFacet(ctx context.Context, sel ast.SelectionSet, obj *directory.MetadataFacet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, metadataFacetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MetadataFacet")
+		case "path":
+			out.Values[i] = ec._MetadataFacet_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._MetadataFacet_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "otherCount":
+			out.Values[i] = ec._MetadataFacet_otherCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "missingCount":
+			out.Values[i] = ec._MetadataFacet_missingCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var metadataFacetValueImplementors = []string{"MetadataFacetValue"}
+
+func (ec *executionContext) _MetadataFacetValue(ctx context.Context, sel ast.SelectionSet, obj *directory.MetadataFacetValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, metadataFacetValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MetadataFacetValue")
+		case "value":
+			out.Values[i] = ec._MetadataFacetValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._MetadataFacetValue_count(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6801,23 +7579,29 @@ func (ec *executionContext) _OrgUserConnection(ctx context.Context, sel ast.Sele
 		case "nodes":
 			out.Values[i] = ec._OrgUserConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "edges":
 			out.Values[i] = ec._OrgUserConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._OrgUserConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._OrgUserConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "facets":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrgUserConnection_facets(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6856,6 +7640,58 @@ func (ec *executionContext) _OrgUserEdge(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgUserFacetsImplementors = []string{"OrgUserFacets"}
+
+func (ec *executionContext) _OrgUserFacets(ctx context.Context, sel ast.SelectionSet, obj *model.OrgUserFacets) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgUserFacetsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgUserFacets")
+		case "roles":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrgUserFacets_roles(ctx, field, obj)
+				})
+		case "signInStatus":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrgUserFacets_signInStatus(ctx, field, obj)
+				})
+		case "lastSignIn":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrgUserFacets_lastSignIn(ctx, field, obj)
+				})
+		case "metadata":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrgUserFacets_metadata(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7591,6 +8427,30 @@ func (ec *executionContext) unmarshalNBulkTarget2ᚖgithubᚗcomᚋorgusersᚋor
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNFacetCount2ᚕᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐFacetCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*directory.FacetCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFacetCount2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐFacetCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFacetCount2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐFacetCount(ctx context.Context, sel ast.SelectionSet, v *directory.FacetCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FacetCount!")
+		return graphql.Null
+	}
+	return ec._FacetCount(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7746,6 +8606,34 @@ func (ec *executionContext) unmarshalNMetadataCondition2map(ctx context.Context,
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNMetadataFacet2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMetadataFacet(ctx context.Context, sel ast.SelectionSet, v *directory.MetadataFacet) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MetadataFacet!")
+		return graphql.Null
+	}
+	return ec._MetadataFacet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMetadataFacetValue2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMetadataFacetValue(ctx context.Context, sel ast.SelectionSet, v directory.MetadataFacetValue) graphql.Marshaler {
+	return ec._MetadataFacetValue(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMetadataFacetValue2ᚕgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMetadataFacetValueᚄ(ctx context.Context, sel ast.SelectionSet, v []directory.MetadataFacetValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMetadataFacetValue2githubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMetadataFacetValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNOrderDirection2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrderDirection(ctx context.Context, v any) (model.OrderDirection, error) {
 	var res model.OrderDirection
 	err := res.UnmarshalGQL(v)
@@ -7842,6 +8730,14 @@ func (ec *executionContext) marshalNOrgUserEdge2ᚖgithubᚗcomᚋorgusersᚋorg
 		return graphql.Null
 	}
 	return ec._OrgUserEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrgUserFacets2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserFacets(ctx context.Context, sel ast.SelectionSet, v *model.OrgUserFacets) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgUserFacets!")
+		return graphql.Null
+	}
+	return ec._OrgUserFacets(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNOrgUserFilter2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserFilter(ctx context.Context, v any) (*model.OrgUserFilter, error) {
@@ -8203,6 +9099,41 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalID(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

@@ -68,6 +68,31 @@ func (r *mutationResolver) RevokeOrgInvitations(ctx context.Context, input model
 	return r.revoke(ctx, input)
 }
 
+// Facets is the resolver for the facets field.
+func (r *orgUserConnectionResolver) Facets(ctx context.Context, obj *model.OrgUserConnection) (*model.OrgUserFacets, error) {
+	return facets(ctx, obj)
+}
+
+// Roles is the resolver for the roles field.
+func (r *orgUserFacetsResolver) Roles(ctx context.Context, obj *model.OrgUserFacets) ([]*directory.FacetCount, error) {
+	return facetRoles(obj)
+}
+
+// SignInStatus is the resolver for the signInStatus field.
+func (r *orgUserFacetsResolver) SignInStatus(ctx context.Context, obj *model.OrgUserFacets) ([]*directory.FacetCount, error) {
+	return facetSignInStatus(obj)
+}
+
+// LastSignIn is the resolver for the lastSignIn field.
+func (r *orgUserFacetsResolver) LastSignIn(ctx context.Context, obj *model.OrgUserFacets, bucketsDays []int) ([]*directory.FacetCount, error) {
+	return facetLastSignIn(ctx, obj, bucketsDays)
+}
+
+// Metadata is the resolver for the metadata field.
+func (r *orgUserFacetsResolver) Metadata(ctx context.Context, obj *model.OrgUserFacets, path string, source *model.MetadataSource, limit *int) (*directory.MetadataFacet, error) {
+	return facetMetadata(obj, path, source, limit)
+}
+
 // OrgUsers is the resolver for the orgUsers field.
 func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) (*model.OrgUserConnection, error) {
 	orgID, err := activeOrg(ctx)
@@ -160,6 +185,14 @@ func (r *Resolver) InviteItem() InviteItemResolver { return &inviteItemResolver{
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
+// OrgUserConnection returns OrgUserConnectionResolver implementation.
+func (r *Resolver) OrgUserConnection() OrgUserConnectionResolver {
+	return &orgUserConnectionResolver{r}
+}
+
+// OrgUserFacets returns OrgUserFacetsResolver implementation.
+func (r *Resolver) OrgUserFacets() OrgUserFacetsResolver { return &orgUserFacetsResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -170,10 +203,12 @@ func (r *Resolver) RevokeItem() RevokeItemResolver { return &revokeItemResolver{
 func (r *Resolver) OrgUserFilter() OrgUserFilterResolver { return &orgUserFilterResolver{r} }
 
 type (
-	bulkItemResolver      struct{ *Resolver }
-	inviteItemResolver    struct{ *Resolver }
-	mutationResolver      struct{ *Resolver }
-	queryResolver         struct{ *Resolver }
-	revokeItemResolver    struct{ *Resolver }
-	orgUserFilterResolver struct{ *Resolver }
+	bulkItemResolver          struct{ *Resolver }
+	inviteItemResolver        struct{ *Resolver }
+	mutationResolver          struct{ *Resolver }
+	orgUserConnectionResolver struct{ *Resolver }
+	orgUserFacetsResolver     struct{ *Resolver }
+	queryResolver             struct{ *Resolver }
+	revokeItemResolver        struct{ *Resolver }
+	orgUserFilterResolver     struct{ *Resolver }
 )

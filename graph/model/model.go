@@ -85,3 +85,14 @@ type InvitationPageInfo struct {
 	HasNextPage bool
 	EndCursor   *string
 }
+
+// OrgUserFacets are the facets of a connection's matching members. The
+// OrgUserConnection.facets resolver counts every selected facet in one pass
+// and keeps the results here for the field resolvers.
+type OrgUserFacets struct {
+	Page *directory.Page
+	// Counted holds what the one pass counted; nil when nothing was.
+	Counted *directory.Facets
+	// Request is what Counted answers.
+	Request directory.FacetRequest
+}

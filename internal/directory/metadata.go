@@ -44,8 +44,8 @@ type metaField struct {
 
 // metaValue is what operators that look inside a value need of it.
 type metaValue struct {
-	kind  byte     // 's' string, '[' array, 0 anything else
-	str   string   // for strings
+	kind  byte     // 's' string, '#' number, 't' true, 'f' false, 'n' null, '[' array, '{' object
+	str   string   // for strings; for numbers, the canonical form (see canonicalNumber)
 	elems []uint32 // for arrays, the value ids of the elements
 }
 
@@ -74,7 +74,7 @@ func (ms *metaStore) internKey(key []byte, mv metaValue) uint32 {
 	}
 	k := string(key)
 	switch mv.kind {
-	case 's':
+	case 's', '#':
 		mv.str = k[1:] // shares the key's bytes
 	case '[':
 		mv.elems = slices.Clone(mv.elems)

@@ -81,20 +81,20 @@ func (p *metaParser) value(parent uint32, paths bool) uint32 {
 		return p.ms.internKey(p.buf, metaValue{kind: 's'})
 	case c == 't':
 		p.pos += 4
-		return p.ms.internKey(append(p.buf[:0], 't'), metaValue{})
+		return p.ms.internKey(append(p.buf[:0], 't'), metaValue{kind: 't'})
 	case c == 'f':
 		p.pos += 5
-		return p.ms.internKey(append(p.buf[:0], 'f'), metaValue{})
+		return p.ms.internKey(append(p.buf[:0], 'f'), metaValue{kind: 'f'})
 	case c == 'n':
 		p.pos += 4
-		return p.ms.internKey(append(p.buf[:0], 'n'), metaValue{})
+		return p.ms.internKey(append(p.buf[:0], 'n'), metaValue{kind: 'n'})
 	default:
 		start := p.pos
 		for p.pos < len(p.data) && isNumberByte(p.data[p.pos]) {
 			p.pos++
 		}
 		p.buf, _ = appendCanonicalNumber(append(p.buf[:0], '#'), p.data[start:p.pos]) // json.Valid checked it
-		return p.ms.internKey(p.buf, metaValue{})
+		return p.ms.internKey(p.buf, metaValue{kind: '#'})
 	}
 }
 
@@ -173,7 +173,7 @@ func (p *metaParser) object(parent uint32, paths bool) uint32 {
 	}
 	p.buf = b
 	p.pairs = p.pairs[:base]
-	return p.ms.internKey(p.buf, metaValue{})
+	return p.ms.internKey(p.buf, metaValue{kind: '{'})
 }
 
 // dropReplaced removes the fields added by the values of repeated keys that

@@ -127,4 +127,9 @@ type Page struct {
 	HasPreviousPage bool
 	// Snapshot is the snapshot the page was computed from.
 	Snapshot *Snapshot
+
+	// The members matching the filter on all pages, for Facets: bit i of
+	// matched is member i of Snapshot; matchAll when every member matches.
+	matched  []uint64
+	matchAll bool
 }

@@ -166,6 +166,7 @@ func (s *Snapshot) run(p plan, cursors bool) *Page {
 		page.TotalCount = len(idx)
 		page.HasPreviousPage = start > 0
 		page.HasNextPage = end < len(idx)
+		page.matchAll = true
 	} else {
 		// Test every member in load order, which reads entries and their
 		// metadata sequentially, then walk the index only as far as needed.
@@ -176,6 +177,7 @@ func (s *Snapshot) run(p plan, cursors bool) *Page {
 				page.TotalCount++
 			}
 		}
+		page.matched = matched
 		isMatch := func(i int32) bool { return matched[i/64]&(1<<(i%64)) != 0 }
 		for k := start - 1; k >= 0 && !page.HasPreviousPage; k-- {
 			page.HasPreviousPage = isMatch(idx[k])
