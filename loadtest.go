@@ -234,6 +234,13 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "Metrics cost (cached orgUsers(first:100)):\n  %s\n  %s\n  ratio %.1f%% (target: metrics cost under 5%%)\n\n", rOn, rOff, 100*rOn.RPS()/rOff.RPS())
 
+	// What tracing costs: the same cached query at 1% and 100% sampling.
+	if err := tracingCost(ctx, out, client, cfg, logger, phases[0].target, acmeAdmin, pageQuery, func(t loadtest.Target) loadtest.Result {
+		return loadtest.Run(ctx, client, t, *concurrency, *duration/rounds)
+	}); err != nil {
+		return err
+	}
+
 	// The admin's cached throughput while one attacker loops the worst request.
 	fmt.Fprintf(out, "Under attack (the admin's cached orgUsers(first:100) alone, then while one attacker sends the worst request in a loop):\n")
 	admin := phases[0].target

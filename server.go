@@ -30,6 +30,9 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/orgusers/orgusers/graph"
 	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
@@ -41,6 +44,7 @@ import (
 	"github.com/orgusers/orgusers/internal/graphiql"
 	"github.com/orgusers/orgusers/internal/metrics"
 	"github.com/orgusers/orgusers/internal/rest"
+	"github.com/orgusers/orgusers/internal/tracing"
 	"github.com/orgusers/orgusers/internal/webhook"
 )
 
@@ -113,8 +117,12 @@ type Config struct {
 	// WebhookSecrets verify Clerk's webhook deliveries
 	// (CLERK_WEBHOOK_SIGNING_SECRET); none: no webhook endpoint.
 	WebhookSecrets [][]byte
-	Demo           bool
-	DemoData       string
+	// Tracing is whether the OTEL_* environment turns OpenTelemetry
+	// tracing on (see tracing.Enabled); run then builds the OTLP/HTTP
+	// exporter, which reads the rest of the OTEL_* variables itself.
+	Tracing  bool
+	Demo     bool
+	DemoData string
 }
 
 // LoadConfig reads the configuration from getenv and the command-line args.
@@ -238,6 +246,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: %v", err)
 		}
 	}
+	if c.Tracing, err = tracing.Enabled(getenv); err != nil {
+		return Config{}, err
+	}
 	if c.Demo {
 		c.Introspection = true
 	}
@@ -360,6 +371,14 @@ type Extras struct {
 	DisableResponseCache bool
 	// CacheClock, when set, is the snapshot cache's clock (tests move it).
 	CacheClock func() time.Time
+	// TracerProvider, when set, traces every request: server spans, GraphQL
+	// operations, snapshot loads and Clerk calls. run sets it from the
+	// OTEL_* environment; tests and the load test pass their own. Nil:
+	// nothing is traced and no traceparent is sent to Clerk.
+	TracerProvider trace.TracerProvider
+	// Propagator carries trace context in from callers and out to Clerk
+	// when TracerProvider is set; nil means W3C trace context.
+	Propagator propagation.TextMapPropagator
 }
 
 // NewApp wires the layers: auth -> transports -> directory service -> cache -> Clerk.
@@ -394,14 +413,26 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if m != nil {
 		ccfg.Observer = m.Clerk()
 	}
+	tp, prop := x.TracerProvider, x.Propagator
+	if tp != nil && prop == nil {
+		prop = tracing.Propagator()
+	}
+	if tp != nil {
+		name := clerkSpanName(cfg.APIURL)
+		ccfg.WrapAttempt = func(rt http.RoundTripper) http.RoundTripper { return tracing.Transport(rt, tp, prop, name) }
+	}
 	repo, err := clerksource.New(ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("clerk repository: %w", err)
 	}
-	snapshots := cache.New(repo, cache.Config{
+	ccache := cache.Config{
 		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, MaxBytes: cfg.CacheMaxBytes, Logger: logger, Now: x.CacheClock,
 		Profiles: repo,
-	})
+	}
+	if tp != nil {
+		ccache.OnLoad = tracing.LoadSpans(tp)
+	}
+	snapshots := cache.New(repo, ccache)
 	if m != nil {
 		m.RegisterCache(func() metrics.CacheStats {
 			st := snapshots.Stats()
@@ -429,6 +460,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if m != nil {
 		gopts.Observer = m.GraphQL()
 	}
+	gopts.TracerProvider = tp
 	gql := graph.NewHandler(gopts)
 	mux := http.NewServeMux()
 	app := &App{Cache: snapshots, closers: []func(){snapshots.Close}}
@@ -505,7 +537,31 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		app.Metrics = m.Handler()
 	}
 	app.Handler = accesslog.Middleware(logger, route)(h)
+	if tp != nil {
+		// Outermost: the server span covers the access log and metrics too.
+		app.Handler = tracing.Middleware(tp, prop, route)(app.Handler)
+	}
 	return app, nil
+}
+
+// clerkSpanName names a Clerk call's client span by its endpoint template,
+// e.g. "GET /organizations/{id}/memberships" (the method alone for a call
+// matching no template): ids never reach a span name.
+func clerkSpanName(apiURL string) func(*http.Request) string {
+	basePath := ""
+	if u, err := url.Parse(apiURL); err == nil {
+		basePath = strings.TrimRight(u.Path, "/")
+	}
+	return func(r *http.Request) string {
+		path := r.URL.Path
+		if rest, ok := strings.CutPrefix(path, basePath); ok && (rest == "" || rest[0] == '/') {
+			path = rest
+		}
+		if e := metrics.ClerkEndpoint(r.Method, path); e != metrics.OtherLabel {
+			return e
+		}
+		return tracing.Method(r.Method)
+	}
 }
 
 // sinks applies changes to each of its sinks in turn: the member cache and
@@ -650,6 +706,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return err
 		}
 	}
+	if cfg.Tracing {
+		// The exporter and the SDK read the other OTEL_* variables from
+		// the process environment themselves.
+		tp, shutdown, err := tracing.NewProvider(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			flushCtx, cancel := context.WithTimeout(context.Background(), tracing.ShutdownTimeout)
+			defer cancel()
+			if err := shutdown(flushCtx); err != nil {
+				logger.Warn("tracing: flushing spans at exit failed", "err", err)
+			}
+		}()
+		x.TracerProvider = tp
+		logger.Info("tracing: exporting spans with OTLP/HTTP")
+	}
 	app, err := NewApp(cfg, x, logger)
 	if err != nil {
 		return err
@@ -773,7 +846,7 @@ Flags:
 Environment (default in brackets):
 `)
 	for _, v := range envVars {
-		fmt.Fprintf(out, "  %-30s %s [%s]\n", v[0], v[2], v[1])
+		fmt.Fprintf(out, "  %-34s %s [%s]\n", v[0], v[2], v[1])
 	}
 }
 
@@ -807,6 +880,13 @@ var envVars = [][3]string{
 	{"GRAPHQL_MAX_TOKENS", "2000", "lexical tokens of the query text"},
 	{"GRAPHQL_MAX_QUERY_BYTES", "65536", "length of the query text"},
 	{"GRAPHQL_MAX_VALUE_DEPTH", "32", "nesting of an argument value"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "none", "OTLP/HTTP collector base URL, e.g. http://localhost:4318: turns tracing on"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "none", "full OTLP/HTTP traces URL (.../v1/traces): turns tracing on"},
+	{"OTEL_TRACES_EXPORTER", "otlp when an endpoint is set, else none", "otlp turns tracing on (endpoint default http://localhost:4318); none turns it off"},
+	{"OTEL_EXPORTER_OTLP_HEADERS", "none", "key=value,... sent to the collector, e.g. its API key"},
+	{"OTEL_SERVICE_NAME", tracing.DefaultServiceName, "service.name of the spans (OTEL_RESOURCE_ATTRIBUTES adds others)"},
+	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "always_on, always_off, traceidratio or parentbased_ of those"},
+	{"OTEL_TRACES_SAMPLER_ARG", "1", "the traceidratio samplers' ratio, e.g. 0.01 for 1%"},
 }
 
 func printDemoBanner(out io.Writer, base, apiURL, secretKey string, t clerkemu.DemoTokens) {

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orgusers/orgusers/graph/model"
 	"github.com/orgusers/orgusers/internal/auth"
@@ -51,6 +52,10 @@ type Options struct {
 	// Observer, when set, hears each /graphql request's operation and
 	// outcome (server.go gives it the metrics); nil observes nothing.
 	Observer Observer
+	// TracerProvider, when set, traces each /graphql request: an operation
+	// span ("query Name") with child spans graphql.parse_validate and
+	// graphql.execute (see tracedTransport); nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultQueryCacheBytes is the default bound of the parsed-query cache.
@@ -75,6 +80,7 @@ func New(r *Resolver) Config {
 		}
 		return 1 + n*child
 	}
+	setFacetComplexity(&c.Complexity)
 	return c
 }
 
@@ -142,7 +148,11 @@ func NewHandler(o Options) http.Handler {
 	}
 
 	srv := handler.New(es)
-	srv.AddTransport(t)
+	if o.TracerProvider != nil {
+		srv.AddTransport(&tracedTransport{inner: t, tracer: o.TracerProvider.Tracer("github.com/orgusers/orgusers/graph")})
+	} else {
+		srv.AddTransport(t)
+	}
 	srv.SetQueryCache(queryCache{prep})
 	if o.Introspection {
 		srv.Use(extension.Introspection{})

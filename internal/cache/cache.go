@@ -72,6 +72,13 @@ type Config struct {
 	// Profiles fetches the user of a member that Apply adds without a
 	// profile; nil makes such a change reload the organization instead.
 	Profiles Profiles
+	// OnLoad, when set, is called as each load of the Source starts, with
+	// the context of the request that started it (its values, not its
+	// cancellation) and whether it is a background refresh; the load runs
+	// with the context it returns, and the function it returns is called
+	// once when the load ends, with the members loaded (0 on error) and the
+	// load's error. server.go gives it the tracing; nil observes nothing.
+	OnLoad func(ctx context.Context, refresh bool) (context.Context, func(members int, err error))
 }
 
 // Stats counts what a Cache did since New. Counters only grow.
@@ -282,11 +289,22 @@ func (c *Cache) startLocked(ctx context.Context, orgID string, started time.Time
 // load runs one load, caches its result and wakes the waiters.
 func (c *Cache) load(parent context.Context, orgID string, cl *call, started time.Time, background bool) {
 	defer c.wg.Done()
+	var ended func(int, error)
+	if c.cfg.OnLoad != nil {
+		parent, ended = c.cfg.OnLoad(parent, background)
+	}
 	ctx, cancel := context.WithTimeout(parent, c.cfg.LoadTimeout)
 	unhook := context.AfterFunc(c.ctx, cancel)
 	snap, err := c.fetch(ctx, orgID)
 	unhook()
 	cancel()
+	if ended != nil {
+		n := 0
+		if snap != nil {
+			n = snap.Len()
+		}
+		ended(n, err)
+	}
 
 	finished := c.now()
 	c.mu.Lock()

@@ -45,6 +45,11 @@ type Config struct {
 	// limiter wait and every breaker state change (server.go gives it the
 	// metrics); nil observes nothing and costs nothing.
 	Observer Observer
+	// WrapAttempt, when set, wraps the base transport every attempt is sent
+	// through, inside the retries, limiter and breaker: server.go gives it
+	// the tracing, so that each attempt is a client span whose traceparent
+	// Clerk receives. Nil wraps nothing and costs nothing.
+	WrapAttempt func(http.RoundTripper) http.RoundTripper
 }
 
 // Observer hears what a Transport does. Its methods are called on the

@@ -74,12 +74,16 @@ type Transport struct {
 }
 
 // NewTransport returns a Transport around base (nil means
-// http.DefaultTransport) configured by the limit, retry, timeout and
-// breaker fields of cfg; other fields are ignored.
+// http.DefaultTransport), wrapped by cfg.WrapAttempt when set, configured by
+// the limit, retry, timeout, breaker and observer fields of cfg; other
+// fields are ignored.
 func NewTransport(base http.RoundTripper, cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	if base == nil {
 		base = http.DefaultTransport
+	}
+	if cfg.WrapAttempt != nil {
+		base = cfg.WrapAttempt(base)
 	}
 	t := &Transport{
 		base:           base,
