@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/orgusers/orgusers/internal/accesslog"
+	"github.com/orgusers/orgusers/internal/clerkemu"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -96,4 +97,34 @@ func TestAccessLogThroughTheServer(t *testing.T) {
 func fmtAny(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestOneFailureIsLoggedOnce: Clerk refusing a load is logged by the layer
+// that decides what to do (the snapshot cache), not again by the
+// repository or the transports.
+func TestOneFailureIsLoggedOnce(t *testing.T) {
+	var buf lockedBuffer
+	logger, err := accesslog.NewLogger("json", "debug", &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newLoggedStack(t, Extras{}, logger)
+	s.emu.SetFaults(clerkemu.Fault{Endpoint: "GET /v1/organizations/{id}/memberships", Status: 401})
+	resp, raw := s.graphql(t, s.tokens.Admin, `{ orgUsers(first: 1) { totalCount } }`, nil)
+	if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != "UPSTREAM_UNAVAILABLE" {
+		t.Fatalf("%s", raw)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/organization/users", nil)
+	req.Header.Set("Authorization", "Bearer "+s.tokens.Admin)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 503 {
+		t.Fatalf("REST: %d", r.StatusCode)
+	}
+	if n := strings.Count(buf.String(), "clerk request failed"); n != 2 {
+		t.Fatalf("two failed loads (GraphQL, then REST) logged %d times:\n%s", n, buf.String())
+	}
 }

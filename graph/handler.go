@@ -181,7 +181,7 @@ func ErrorPresenter(logger *slog.Logger, introspection bool) graphql.ErrorPresen
 		var domainErr *directory.Error
 		switch {
 		case errors.As(err, &domainErr):
-			if domainErr.Code == directory.CodeInternal || domainErr.Code == directory.CodeUpstreamUnavailable {
+			if (domainErr.Code == directory.CodeInternal || domainErr.Code == directory.CodeUpstreamUnavailable) && !directory.WasLogged(err) {
 				logger.ErrorContext(ctx, "graphql: request failed", "code", domainErr.Code, "err", err.Error(), "path", gqlErr.Path.String())
 			}
 			gqlErr.Message = domainErr.Message

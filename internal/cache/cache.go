@@ -332,7 +332,9 @@ func (c *Cache) load(parent context.Context, orgID string, cl *call, started tim
 			c.log.WarnContext(parent, "cache: load failed", "org_id", orgID, "err", err)
 		}
 	}
-	cl.snap, cl.err = snap, err
+	// The failure was logged above, once: the transports that pass it on
+	// to a client do not log it again.
+	cl.snap, cl.err = snap, directory.Logged(err)
 	close(cl.done)
 }
 

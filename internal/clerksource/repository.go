@@ -129,26 +129,30 @@ func (r *Repository) Profile(ctx context.Context, userID string) (directory.Memb
 	return toMember(u, &clerk.OrganizationMembership{}), nil
 }
 
-// upstreamError logs err with Clerk's trace id, status and codes and
-// returns what the client may see: the context's error or UPSTREAM_UNAVAILABLE.
+// upstreamError returns what the client may see, the context's error or
+// UPSTREAM_UNAVAILABLE, with Clerk's trace id, status and error codes in
+// its cause for the one layer that logs it (the snapshot cache, for a
+// load): it logs nothing itself.
 func (r *Repository) upstreamError(ctx context.Context, orgID string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	attrs := []any{"org_id", orgID, "error", truncate(err.Error(), 512)}
+	detail := "clerk request failed"
+	if orgID != "" {
+		detail += " for " + orgID
+	}
 	var apiErr *clerk.APIErrorResponse
 	if errors.As(err, &apiErr) {
 		codes := make([]string, 0, len(apiErr.Errors))
 		for _, e := range apiErr.Errors {
 			codes = append(codes, e.Code)
 		}
-		attrs = append(attrs, "clerk_trace_id", apiErr.TraceID, "status", apiErr.HTTPStatusCode, "clerk_error_codes", codes)
+		detail += fmt.Sprintf(": status=%d clerk_trace_id=%s clerk_error_codes=%v", apiErr.HTTPStatusCode, apiErr.TraceID, codes)
 	}
 	if errors.Is(err, ErrCircuitOpen) {
-		attrs = append(attrs, "circuit_open", true)
+		detail += ": circuit open"
 	}
-	r.log.ErrorContext(ctx, "loading organization members from clerk failed", attrs...)
-	return directory.Wrap(directory.CodeUpstreamUnavailable, err, upstreamMessage)
+	return directory.Wrap(directory.CodeUpstreamUnavailable, fmt.Errorf("%s: %w", detail, err), upstreamMessage)
 }
 
 // load is one call of Members.

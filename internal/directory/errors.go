@@ -78,3 +78,25 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// loggedError marks an error its handler has already logged.
+type loggedError struct{ error }
+
+func (e *loggedError) Unwrap() error { return e.error }
+
+// Logged marks err as logged by the layer that decided what to do with it
+// (the snapshot cache, for a failed load), so the transports that pass it
+// on to a client do not log it again: one failure, one log line. nil stays
+// nil.
+func Logged(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &loggedError{err}
+}
+
+// WasLogged reports whether err, or an error it wraps, was marked Logged.
+func WasLogged(err error) bool {
+	var l *loggedError
+	return errors.As(err, &l)
+}

@@ -164,7 +164,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case directory.CodeUpstreamUnavailable:
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", strconv.Itoa(int((h.RetryAfter+time.Second-1)/time.Second)))
-		h.Logger.ErrorContext(r.Context(), "rest: upstream unavailable", "err", err.Error())
+		if !directory.WasLogged(err) { // a failed load is logged by the cache, once
+			h.Logger.ErrorContext(r.Context(), "rest: upstream unavailable", "err", err.Error())
+		}
 	default:
 		code, msg = directory.CodeInternal, "internal error"
 		h.Logger.ErrorContext(r.Context(), "rest: internal error", "err", err.Error())
