@@ -131,26 +131,65 @@ var noMeters = metricnoop.NewMeterProvider()
 // Middleware returns HTTP middleware that continues the caller's trace
 // (when its traceparent is valid) and wraps each request in a server span
 // named "METHOD route", route being route(r), a template such as /graphql,
-// never the raw path. The span carries otelhttp's request attributes (no
-// headers, no query string) and http.route.
+// never the raw path. A recorded span carries the method, the route and the
+// response status, nothing else (no headers, no query string).
+//
+// It is a few lines rather than otelhttp's server handler, which costs
+// about 7 µs and 37 allocations per request even when the request is not
+// sampled: here an unsampled request costs the context extraction and a
+// non-recording span, whose context still travels to Clerk so the caller's
+// trace stays whole. Clerk calls use otelhttp (Transport).
 func Middleware(tp trace.TracerProvider, prop propagation.TextMapPropagator, route func(*http.Request) string) func(http.Handler) http.Handler {
+	tracer := tp.Tracer(instrumentationName)
 	return func(next http.Handler) http.Handler {
-		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-				span.SetAttributes(attribute.String(AttrHTTPRoute, route(r)))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			method := Method(r.Method)
+			ctx, span := tracer.Start(ctx, method+" "+route(r), trace.WithSpanKind(trace.SpanKindServer))
+			defer span.End()
+			if !span.IsRecording() {
+				next.ServeHTTP(w, r.WithContext(ctx))
+				return
 			}
-			next.ServeHTTP(w, r)
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			next.ServeHTTP(rec, r.WithContext(ctx))
+			span.SetAttributes(
+				attribute.String("http.request.method", method),
+				attribute.String(AttrHTTPRoute, route(r)),
+				attribute.Int("http.response.status_code", rec.status),
+			)
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.status))
+			}
 		})
-		return otelhttp.NewHandler(inner, "",
-			otelhttp.WithTracerProvider(tp),
-			otelhttp.WithPropagators(prop),
-			otelhttp.WithMeterProvider(noMeters),
-			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-				return Method(r.Method) + " " + route(r)
-			}),
-		)
 	}
 }
+
+// instrumentationName names the tracer of the server spans.
+const instrumentationName = "github.com/orgusers/orgusers/internal/tracing"
+
+// statusRecorder remembers the status a handler wrote. It unwraps, so
+// http.ResponseController and the access log's writer still reach the
+// connection.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote && code >= 200 {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Transport returns base wrapped so that each request is a client span
 // named name(r) (an endpoint template such as
