@@ -657,6 +657,9 @@ func main() {
 	default:
 		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil) // the logger follows LOG_FORMAT and LOG_LEVEL
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // a subcommand's -h printed its flags: asked for, not a failure
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "orgusers:", err)
 		os.Exit(1)
