@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -57,6 +58,9 @@ type Options struct {
 	// graphql.execute (see tracedTransport); nil traces nothing.
 	TracerProvider trace.TracerProvider
 }
+
+// withoutDefer removes @defer from the schema once.
+var withoutDefer sync.Once
 
 // DefaultQueryCacheBytes is the default bound of the parsed-query cache.
 const DefaultQueryCacheBytes = 16 << 20
@@ -117,6 +121,12 @@ func NewHandler(o Options) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	withoutDefer.Do(func() {
+		// gqlparser's prelude declares @defer, but answers are never sent
+		// incrementally: introspection must not advertise it, and a query
+		// using it is refused as an unknown directive.
+		delete(NewExecutableSchema(Config{}).Schema().Directives, "defer")
+	})
 	es := NewExecutableSchema(New(&Resolver{Directory: o.Directory, Bulk: o.Bulk, Invitations: o.Invitations}))
 	cacheBytes := o.QueryCacheBytes
 	if cacheBytes == 0 {
