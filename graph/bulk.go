@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/orgusers/orgusers/graph/model"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
@@ -38,4 +40,11 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// firstGiven reports whether the field being resolved was given `first`
+// in the query itself (a literal or a variable), not by its default.
+func firstGiven(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	return fc != nil && fc.Field.Field != nil && fc.Field.Arguments.ForName("first") != nil
 }

@@ -16,7 +16,7 @@ import (
 // cost is computed, so a caller asking for orgUsers(first: 5000) hears about
 // first, not about complexity. Keyed by "Type.field", then argument name.
 var argumentRanges = map[string]map[string][2]int64{
-	"Query.orgUsers":       {"first": {0, directory.MaxFirst}},
+	"Query.orgUsers":       {"first": {0, directory.MaxFirst}, "last": {0, directory.MaxFirst}},
 	"Query.orgInvitations": {"first": {0, directory.MaxInvitationsFirst}},
 }
 

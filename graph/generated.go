@@ -179,7 +179,7 @@ type ComplexityRoot struct {
 	Query struct {
 		OrgInvitations func(childComplexity int, status []directory.InvitationStatus, search *string, first *int, after *string) int
 		OrgUser        func(childComplexity int, id string) int
-		OrgUsers       func(childComplexity int, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) int
+		OrgUsers       func(childComplexity int, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) int
 		Viewer         func(childComplexity int) int
 	}
 
@@ -241,7 +241,7 @@ type OrgUserFacetsResolver interface {
 	Metadata(ctx context.Context, obj *model.OrgUserFacets, path string, source *model.MetadataSource, limit *int) (*directory.MetadataFacet, error)
 }
 type QueryResolver interface {
-	OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) (*model.OrgUserConnection, error)
+	OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) (*model.OrgUserConnection, error)
 	OrgUser(ctx context.Context, id string) (*directory.Member, error)
 	OrgInvitations(ctx context.Context, status []directory.InvitationStatus, search *string, first *int, after *string) (*model.OrgInvitationConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
@@ -844,7 +844,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.OrgUsers(childComplexity, args["filter"].(*model.OrgUserFilter), args["orderBy"].(*model.OrgUserOrder), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.OrgUsers(childComplexity, args["filter"].(*model.OrgUserFilter), args["orderBy"].(*model.OrgUserOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1071,12 +1071,16 @@ type Query {
   Members of the caller's active organization (taken from the session token,
   never from arguments), filtered, ordered and paged. Requires org:admin.
   ` + "`" + `first` + "`" + ` is 0..1000; ` + "`" + `after` + "`" + ` is a cursor from a previous page with the same ` + "`" + `orderBy` + "`" + `.
+  Backward paging (Relay): ` + "`" + `last` + "`" + ` (0..1000) takes the last members before the
+  ` + "`" + `before` + "`" + ` cursor instead; give ` + "`" + `first` + "`" + ` or ` + "`" + `last` + "`" + `, not both.
   """
   orgUsers(
     filter: OrgUserFilter
     orderBy: OrgUserOrder = {field: EMAIL, direction: ASC}
     first: Int = 100
     after: String
+    last: Int
+    before: String
   ): OrgUserConnection! @hasOrgRole(role: "org:admin")
 
   "One member of the caller's active organization; null when that user is not a member. Requires org:admin."
@@ -2152,6 +2156,22 @@ func (ec *executionContext) field_Query_orgUsers_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg5
 	return args, nil
 }
 
@@ -4447,7 +4467,7 @@ func (ec *executionContext) _Query_orgUsers(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().OrgUsers(ctx, fc.Args["filter"].(*model.OrgUserFilter), fc.Args["orderBy"].(*model.OrgUserOrder), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().OrgUsers(ctx, fc.Args["filter"].(*model.OrgUserFilter), fc.Args["orderBy"].(*model.OrgUserOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next

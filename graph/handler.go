@@ -70,9 +70,12 @@ const DefaultQueryCacheBytes = 16 << 20
 func New(r *Resolver) Config {
 	c := Config{Resolvers: r}
 	c.Directives.HasOrgRole = HasOrgRole
-	c.Complexity.Query.OrgUsers = func(child int, _ *model.OrgUserFilter, _ *model.OrgUserOrder, first *int, _ *string) int {
+	c.Complexity.Query.OrgUsers = func(child int, _ *model.OrgUserFilter, _ *model.OrgUserOrder, first *int, _ *string, last *int, _ *string) int {
 		n := 100
-		if first != nil {
+		switch {
+		case last != nil:
+			n = max(*last, 1) // backward paging: last is the page size
+		case first != nil:
 			n = max(*first, 1) // first: 0 still answers totalCount and pageInfo
 		}
 		return 1 + n*child

@@ -94,7 +94,7 @@ func (r *orgUserFacetsResolver) Metadata(ctx context.Context, obj *model.OrgUser
 }
 
 // OrgUsers is the resolver for the orgUsers field.
-func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string) (*model.OrgUserConnection, error) {
+func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) (*model.OrgUserConnection, error) {
 	orgID, err := activeOrg(ctx)
 	if err != nil {
 		return nil, err
@@ -108,6 +108,15 @@ func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilte
 	}
 	if after != nil {
 		q.After = *after
+	}
+	if last != nil {
+		if firstGiven(ctx) {
+			return nil, directory.Errorf(directory.CodeBadUserInput, "give first (with after) or last (with before), not both")
+		}
+		q.Last = last
+	}
+	if before != nil {
+		q.Before = *before
 	}
 	page, err := r.Directory.List(ctx, orgID, q)
 	if err != nil {

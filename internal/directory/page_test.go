@@ -366,3 +366,77 @@ func TestConcurrentQueries(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// walkBack pages backwards from the end with last=size and before
+// cursors, and returns the ids in order.
+func walkBack(t *testing.T, snap *directory.Snapshot, f *directory.Filter, o directory.Order, size int) []string {
+	t.Helper()
+	var pages [][]string
+	before := ""
+	for guard := 0; guard < 10_000; guard++ {
+		p, err := snap.Query(directory.Query{Filter: f, Order: o, Last: &size, Before: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Members) > size {
+			t.Fatalf("last=%d gave %d members", size, len(p.Members))
+		}
+		if before == "" && p.HasNextPage {
+			t.Fatal("the last page has a next page")
+		}
+		pages = append(pages, ids(p))
+		if !p.HasPreviousPage {
+			break
+		}
+		if len(p.Cursors) == 0 {
+			t.Fatal("a previous page but no cursor")
+		}
+		before = p.Cursors[0]
+	}
+	var got []string
+	for i := len(pages) - 1; i >= 0; i-- {
+		got = append(got, pages[i]...)
+	}
+	return got
+}
+
+// TestCursorWalkBackwards: last/before pages, walked from the end, give
+// the same members in the same order as first/after pages.
+func TestCursorWalkBackwards(t *testing.T) {
+	filters := map[string]*directory.Filter{
+		"all":   nil,
+		"some":  {Or: []directory.Filter{{SignInStatus: directory.NeverSignedIn}, {Metadata: []directory.MetadataCondition{meta("department", directory.OpEquals, "Sales")}}}},
+		"none":  {Roles: []string{}},
+		"admin": {Roles: []string{"org:admin"}},
+	}
+	snap := directory.NewSnapshot("org_gen", genMembers(120, 2), base)
+	for fname, f := range filters {
+		for _, o := range allOrders() {
+			want := ids(all(t, snap, f, o))
+			for _, size := range []int{1, 3, 7, 50} {
+				t.Run(fmt.Sprintf("%s/%s_%s/%d", fname, o.Field, o.Direction, size), func(t *testing.T) {
+					if got := walkBack(t, snap, f, o, size); !slices.Equal(got, want) {
+						t.Errorf("pages concatenate to %v, want %v", got, want)
+					}
+				})
+			}
+		}
+	}
+	// A range between two cursors, from either end.
+	o := directory.Order{Field: directory.OrderEmail, Direction: directory.Asc}
+	p, _ := snap.Query(directory.Query{Order: o, First: 100})
+	after, before := p.Cursors[9], p.Cursors[30]
+	fwd, _ := snap.Query(directory.Query{Order: o, First: 100, After: after, Before: before})
+	five := 5
+	back, _ := snap.Query(directory.Query{Order: o, Last: &five, Before: before, After: after})
+	want := ids(p)
+	if got := ids(fwd); !slices.Equal(got, want[10:30]) || !fwd.HasNextPage || !fwd.HasPreviousPage {
+		t.Fatalf("forward range %v", got)
+	}
+	if got := ids(back); !slices.Equal(got, want[25:30]) || !back.HasNextPage || !back.HasPreviousPage {
+		t.Fatalf("backward range %v", got)
+	}
+	bad := directory.MaxFirst + 1
+	_, err := snap.Query(directory.Query{Last: &bad})
+	wantCode(t, err, directory.CodeBadUserInput, "last must be between 0 and 1000")
+}

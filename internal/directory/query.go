@@ -12,6 +12,11 @@ type Query struct {
 	First int
 	// After is an opaque cursor from a previous page with the same Order; "" starts at the beginning.
 	After string
+	// Last, when set (0..MaxFirst), pages backwards: the last members of
+	// the range instead of the first; First is then ignored.
+	Last *int
+	// Before is an opaque cursor: only members ordered before it.
+	Before string
 }
 
 // MaxFirst is the largest page a Query may ask for.

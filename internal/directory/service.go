@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 )
 
@@ -96,10 +97,12 @@ func (s *Snapshot) All(f *Filter, o Order) (*Page, error) {
 
 // plan is a validated query, ready to run against any snapshot.
 type plan struct {
-	order order
-	match binder // nil matches every member
-	first int    // -1: no limit
-	after *sortKey
+	order  order
+	match  binder // nil matches every member
+	first  int    // -1: no limit
+	last   int    // -1: page forwards (first); else the last this many of the range
+	after  *sortKey
+	before *sortKey
 }
 
 func prepare(q Query) (plan, error) {
@@ -111,15 +114,27 @@ func prepare(q Query) (plan, error) {
 		return plan{}, err
 	}
 	p.first = q.First
-	if q.After != "" {
-		o, k, err := decodeCursor(q.After)
+	if q.Last != nil {
+		if *q.Last < 0 || *q.Last > MaxFirst {
+			return plan{}, Errorf(CodeBadUserInput, "last must be between 0 and %d", MaxFirst)
+		}
+		p.last = *q.Last
+	}
+	for _, c := range []struct {
+		cursor string
+		into   **sortKey
+	}{{q.After, &p.after}, {q.Before, &p.before}} {
+		if c.cursor == "" {
+			continue
+		}
+		o, k, err := decodeCursor(c.cursor)
 		if err != nil {
 			return plan{}, err
 		}
 		if o != p.order {
 			return plan{}, Errorf(CodeBadUserInput, msgCursorMismatch)
 		}
-		p.after = &k
+		*c.into = &k
 	}
 	return p, nil
 }
@@ -133,21 +148,29 @@ func prepareAll(f *Filter, o Order) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	return plan{order: ord, match: match, first: -1}, nil
+	return plan{order: ord, match: match, first: -1, last: -1}, nil
 }
 
 // run executes p: one walk over the sorted index, testing the filter on
 // each member once.
 func (s *Snapshot) run(p plan, cursors bool) *Page {
 	idx := s.index(p.order)
-	start := 0
+	// The range is idx[start:end]: strictly after the after cursor's key
+	// and strictly before the before cursor's, whether or not the cursors'
+	// own members are still here.
+	start, end := 0, len(idx)
 	if p.after != nil {
-		// The first member strictly after the cursor's key, whether or not
-		// the cursor's own member is still here.
 		start = sort.Search(len(idx), func(k int) bool {
 			key := p.order.key(&s.entries[idx[k]])
 			return p.order.compare(&key, p.after) > 0
 		})
+	}
+	if p.before != nil {
+		end = sort.Search(len(idx), func(k int) bool {
+			key := p.order.key(&s.entries[idx[k]])
+			return p.order.compare(&key, p.before) >= 0
+		})
+		end = max(end, start)
 	}
 	first := p.first
 	if first < 0 {
@@ -159,13 +182,9 @@ func (s *Snapshot) run(p plan, cursors bool) *Page {
 		match = p.match(s)
 	}
 	page := &Page{Snapshot: s}
-	var picked []int32
+	isMatch := func(int32) bool { return true }
 	if match == nil {
-		end := min(start+first, len(idx))
-		picked = idx[start:end]
 		page.TotalCount = len(idx)
-		page.HasPreviousPage = start > 0
-		page.HasNextPage = end < len(idx)
 		page.matchAll = true
 	} else {
 		// Test every member in load order, which reads entries and their
@@ -178,21 +197,42 @@ func (s *Snapshot) run(p plan, cursors bool) *Page {
 			}
 		}
 		page.matched = matched
-		isMatch := func(i int32) bool { return matched[i/64]&(1<<(i%64)) != 0 }
-		for k := start - 1; k >= 0 && !page.HasPreviousPage; k-- {
-			page.HasPreviousPage = isMatch(idx[k])
+		isMatch = func(i int32) bool { return matched[i/64]&(1<<(i%64)) != 0 }
+	}
+	// anyMatch reports whether idx[lo:hi] holds a match.
+	anyMatch := func(lo, hi int) bool {
+		if match == nil {
+			return lo < hi
 		}
-		picked = make([]int32, 0, min(first, page.TotalCount))
-		for _, i := range idx[start:] {
-			if !isMatch(i) {
-				continue
+		for k := lo; k < hi; k++ {
+			if isMatch(idx[k]) {
+				return true
 			}
-			if len(picked) == first {
-				page.HasNextPage = true
-				break
-			}
-			picked = append(picked, i)
 		}
+		return false
+	}
+
+	var picked []int32
+	if p.last >= 0 {
+		// Backwards: the last p.last matches of the range, in order.
+		k := end - 1
+		for ; k >= start && len(picked) < p.last; k-- {
+			if isMatch(idx[k]) {
+				picked = append(picked, idx[k])
+			}
+		}
+		slices.Reverse(picked)
+		page.HasPreviousPage = anyMatch(0, k+1)
+		page.HasNextPage = anyMatch(end, len(idx))
+	} else {
+		k := start
+		for ; k < end && len(picked) < first; k++ {
+			if isMatch(idx[k]) {
+				picked = append(picked, idx[k])
+			}
+		}
+		page.HasPreviousPage = anyMatch(0, start)
+		page.HasNextPage = anyMatch(k, len(idx))
 	}
 
 	page.Members = make([]*Member, len(picked))
