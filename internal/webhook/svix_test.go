@@ -224,6 +224,10 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify of a signed delivery: %v", err)
 		}
 
+		// Tampering is judged with our signature alone: junk may itself be a
+		// valid signature of the tampered body (the fuzzer found the Svix
+		// test vector's, for a body one byte from its own).
+		h = svixHeaders(id, ts, sig)
 		longer := append(append([]byte{}, body...), flip)
 		if got := errMessage(t, v.Verify(h, longer)); got != "no valid signature" {
 			t.Fatalf("body with a byte added: %q, want no valid signature", got)
