@@ -110,6 +110,9 @@ type Config struct {
 	// LogFormat (json or text) and LogLevel shape the logger (LOG_FORMAT,
 	// LOG_LEVEL); json by default, text in -demo.
 	LogFormat, LogLevel string
+	// TrustedDocuments, when set, are the only GraphQL operations that run
+	// (GRAPHQL_TRUSTED_DOCUMENTS, an Apollo persisted query manifest).
+	TrustedDocuments *graph.TrustedDocuments
 	// CORSAllowedOrigins are the exact browser origins that may call the
 	// API cross-origin, and whose cookie-authenticated requests pass the
 	// CSRF check (CORS_ALLOWED_ORIGINS); empty: no CORS headers at all.
@@ -236,6 +239,17 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	} {
 		if *l.v, err = intEnv(env, l.name, l.def, l.lo, l.hi); err != nil {
 			return Config{}, err
+		}
+	}
+	if path := env("GRAPHQL_TRUSTED_DOCUMENTS"); path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("GRAPHQL_TRUSTED_DOCUMENTS: %v", err)
+		}
+		c.TrustedDocuments, err = graph.ParseTrustedDocuments(f)
+		f.Close()
+		if err != nil {
+			return Config{}, fmt.Errorf("GRAPHQL_TRUSTED_DOCUMENTS %s: %v", path, err)
 		}
 	}
 	if c.CORSAllowedOrigins, err = browser.ParseOrigins(getenv(browser.EnvAllowedOrigins)); err != nil {
@@ -453,7 +467,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	// and reloaded after this service's own invites and revokes.
 	invitations := &directory.Invitations{Store: repo, Members: snapshots, Deadline: 50 * time.Second, Logger: logger}
 
-	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, MaxBodyBytes: maxBodyBytes, Logger: logger}
+	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}
@@ -874,6 +888,7 @@ var envVars = [][3]string{
 	{"CACHE_MAX_STALE", "10m", "while Clerk fails, serve the last snapshot up to this age"},
 	{"CACHE_MAX_ORGS", "1000", "organizations kept in memory"},
 	{"CACHE_MAX_BYTES", "256MiB", "estimated heap of the member snapshots kept (512KiB, 256MiB, 2GiB or bytes)"},
+	{"GRAPHQL_TRUSTED_DOCUMENTS", "none", "an Apollo persisted query manifest (JSON): only its operations run"},
 	{"GRAPHQL_MAX_DEPTH", "8", "field nesting, fragments expanded"},
 	{"GRAPHQL_MAX_ALIASES", "30", "aliases, fragments expanded"},
 	{"GRAPHQL_MAX_DIRECTIVES", "50", "directive uses, fragments expanded"},

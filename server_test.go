@@ -489,7 +489,7 @@ func TestLoadConfig(t *testing.T) {
 		{"GRAPHQL_MAX_DEPTH", "0"}, {"GRAPHQL_MAX_ALIASES", "many"}, {"GRAPHQL_MAX_DIRECTIVES", "-5"},
 		{"GRAPHQL_MAX_FIELDS", "0"}, {"GRAPHQL_MAX_FIELD_REPEATS", "1.5"}, {"GRAPHQL_MAX_COST", "0"},
 		{"GRAPHQL_MAX_TOKENS", "1"}, {"GRAPHQL_MAX_QUERY_BYTES", "10000000"}, {"GRAPHQL_MAX_VALUE_DEPTH", "65"},
-		{"LOG_FORMAT", "xml"}, {"LOG_LEVEL", "verbose"}, {"CACHE_MAX_BYTES", "lots"}, {"CACHE_MAX_BYTES", "0"}, {"CACHE_MAX_BYTES", "2TiB"},
+		{"LOG_FORMAT", "xml"}, {"LOG_LEVEL", "verbose"}, {"GRAPHQL_TRUSTED_DOCUMENTS", "/nonexistent/manifest.json"}, {"GRAPHQL_TRUSTED_DOCUMENTS", "go.mod"}, {"CACHE_MAX_BYTES", "lots"}, {"CACHE_MAX_BYTES", "0"}, {"CACHE_MAX_BYTES", "2TiB"},
 	}
 	for _, b := range bad {
 		_, err := LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_0123456789abcdef", b.name, b.value))

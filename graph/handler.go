@@ -41,6 +41,9 @@ type Options struct {
 	// their estimated heap; 0 means DefaultQueryCacheBytes, negative keeps
 	// none (benchmarks measure the uncached work with it).
 	QueryCacheBytes int
+	// TrustedDocuments, when set, is the only operations that run
+	// (GRAPHQL_TRUSTED_DOCUMENTS); any other is PERSISTED_QUERY_NOT_IN_LIST.
+	TrustedDocuments *TrustedDocuments
 	// PersistedQueryBytes bounds the texts of Apollo's automatic persisted
 	// queries kept; 0 means DefaultPersistedQueryBytes, negative turns
 	// persisted queries off (PERSISTED_QUERY_NOT_SUPPORTED).
@@ -141,7 +144,7 @@ func NewHandler(o Options) http.Handler {
 		suggestions: o.Introspection,
 		docs:        bytelru.New[string, prepared](cacheBytes),
 	}
-	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes, obs: o.Observer}
+	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes, obs: o.Observer, trusted: o.TrustedDocuments}
 	if o.PersistedQueryBytes >= 0 {
 		size := o.PersistedQueryBytes
 		if size == 0 {

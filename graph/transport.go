@@ -43,6 +43,7 @@ type httpTransport struct {
 	maxBody int64
 	cache   *responseCache    // nil: no response cache
 	apq     *persistedQueries // nil: automatic persisted queries refused
+	trusted *TrustedDocuments // non-nil: only its operations run
 	obs     Observer          // nil: nothing observed
 }
 
@@ -136,7 +137,11 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	h.Set("Content-Type", contentType)
-	query, perr := t.apq.resolve(params.Query, params.Extensions)
+	resolve := t.apq.resolve
+	if t.trusted != nil {
+		resolve = t.trusted.resolve // only listed operations run
+	}
+	query, perr := resolve(params.Query, params.Extensions)
 	if perr != nil {
 		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{perr}, o)
 		return
