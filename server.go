@@ -760,9 +760,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	// reach METRICS_ADDR can read them.
 	var mln net.Listener
 	if app.Metrics != nil {
-		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+		maddr := cfg.MetricsAddr
+		if cfg.Demo { // demo mode listens on loopback only, metrics included
+			_, port, _ := net.SplitHostPort(maddr)
+			maddr = net.JoinHostPort("127.0.0.1", port)
+		}
+		if mln, err = net.Listen("tcp", maddr); err != nil {
 			ln.Close()
-			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+			return fmt.Errorf("METRICS_ADDR %s: %w", maddr, err)
 		}
 		defer mln.Close()
 	}
