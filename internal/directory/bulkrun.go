@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -153,30 +152,13 @@ func (b *Bulk) write(ctx context.Context, orgID, actor string, a Action, plan []
 	if n <= 0 {
 		n = 8
 	}
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(n, len(writes)) {
-		wg.Go(func() {
-			for i := range next {
-				items[i] = b.writeOne(ctx, log, orgID, actor, a, plan[i], items[i])
-			}
-		})
-	}
-	for _, i := range writes {
-		if ctx.Err() != nil {
-			items[i].Status, items[i].Code, items[i].Message = ItemSkipped, string(CodeDeadline), "not reached before the call's deadline"
-			continue
-		}
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			items[i].Status, items[i].Code, items[i].Message = ItemSkipped, string(CodeDeadline), "not reached before the call's deadline"
-		}
-	}
-	close(next)
-	wg.Wait()
+	runBounded(ctx, deadline, n, len(writes), func(ctx context.Context, j int) {
+		i := writes[j]
+		items[i] = b.writeOne(ctx, log, orgID, actor, a, plan[i], items[i])
+	}, func(j int) {
+		i := writes[j]
+		items[i].Status, items[i].Code, items[i].Message = ItemSkipped, string(CodeDeadline), "not reached before the call's deadline"
+	})
 }
 
 func (b *Bulk) writeOne(ctx context.Context, log *slog.Logger, orgID, actor string, a Action, p planned, item BulkItem) BulkItem {

@@ -498,30 +498,7 @@ func (s *Invitations) writeAll(ctx context.Context, orgID string, n int, do func
 	if conc <= 0 {
 		conc = 4
 	}
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(conc, n) {
-		wg.Go(func() {
-			for j := range next {
-				do(ctx, log, j)
-			}
-		})
-	}
-	for j := range n {
-		if ctx.Err() != nil {
-			skipped(j)
-			continue
-		}
-		select {
-		case next <- j:
-		case <-ctx.Done():
-			skipped(j)
-		}
-	}
-	close(next)
-	wg.Wait()
+	runBounded(ctx, deadline, conc, n, func(ctx context.Context, j int) { do(ctx, log, j) }, skipped)
 }
 
 // itemError sets it from a failed write and returns the backend's trace id.
