@@ -6,7 +6,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/orgusers/orgusers/graph/model"
-	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
 )
 
@@ -14,11 +13,7 @@ import (
 // one from arguments), as the caller. Errors: those of directory.Bulk.Run,
 // UNAUTHENTICATED and NO_ACTIVE_ORGANIZATION.
 func (r *Resolver) bulk(ctx context.Context, target *model.BulkTarget, a directory.Action, dryRun *bool) (*directory.BulkResult, error) {
-	p, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	orgID, err := activeOrg(ctx)
+	userID, orgID, err := actor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +26,7 @@ func (r *Resolver) bulk(ctx context.Context, target *model.BulkTarget, a directo
 			return nil, err
 		}
 	}
-	return r.Bulk.Run(ctx, orgID, p.UserID, t, a, dryRun != nil && *dryRun)
+	return r.Bulk.Run(ctx, orgID, userID, t, a, dryRun != nil && *dryRun)
 }
 
 // optional maps "" to null.

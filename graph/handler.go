@@ -104,6 +104,17 @@ func HasOrgRole(ctx context.Context, _ any, next graphql.Resolver, role string) 
 	return next(ctx)
 }
 
+// actor returns the verified caller and their active organization, for
+// the mutations that act as them. Errors: UNAUTHENTICATED,
+// NO_ACTIVE_ORGANIZATION.
+func actor(ctx context.Context) (userID, orgID string, err error) {
+	if orgID, err = activeOrg(ctx); err != nil {
+		return "", "", err
+	}
+	p, _ := auth.FromContext(ctx) // activeOrg found it
+	return p.UserID, orgID, nil
+}
+
 // activeOrg returns the caller's verified active organization.
 // Errors: UNAUTHENTICATED, NO_ACTIVE_ORGANIZATION.
 func activeOrg(ctx context.Context) (string, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/orgusers/orgusers/graph/model"
-	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
 )
 
@@ -42,11 +41,7 @@ func (r *Resolver) orgInvitations(ctx context.Context, status []directory.Invita
 // caller as inviter. Errors: those of directory.Invitations.Invite,
 // UNAUTHENTICATED, NO_ACTIVE_ORGANIZATION.
 func (r *Resolver) invite(ctx context.Context, input model.InviteOrgMembersInput) (*directory.InvitationResult, error) {
-	p, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	orgID, err := activeOrg(ctx)
+	userID, orgID, err := actor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -60,23 +55,19 @@ func (r *Resolver) invite(ctx context.Context, input model.InviteOrgMembersInput
 	if input.RedirectURL != nil {
 		req.RedirectURL = *input.RedirectURL
 	}
-	return r.Invitations.Invite(ctx, orgID, p.UserID, req)
+	return r.Invitations.Invite(ctx, orgID, userID, req)
 }
 
 // revoke revokes invitations of the caller's active organization. Errors:
 // those of directory.Invitations.Revoke, UNAUTHENTICATED,
 // NO_ACTIVE_ORGANIZATION.
 func (r *Resolver) revoke(ctx context.Context, input model.RevokeOrgInvitationsInput) (*directory.InvitationResult, error) {
-	p, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	orgID, err := activeOrg(ctx)
+	userID, orgID, err := actor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if r.Invitations == nil {
 		return nil, directory.Errorf(directory.CodeInternal, "invitations are not configured")
 	}
-	return r.Invitations.Revoke(ctx, orgID, p.UserID, input.Ids, input.DryRun != nil && *input.DryRun)
+	return r.Invitations.Revoke(ctx, orgID, userID, input.Ids, input.DryRun != nil && *input.DryRun)
 }
