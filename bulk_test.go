@@ -27,14 +27,21 @@ type bulkAnswer struct {
 // mutate runs a bulk mutation and returns its result, or the error codes.
 func (s *stack) mutate(t testing.TB, token, field, input string) (bulkAnswer, gqlResponse) {
 	t.Helper()
-	q := fmt.Sprintf(`mutation { r: %s(input: %s) { dryRun matched succeeded unchanged failed skipped items { userId email status code } } }`, field, input)
-	resp, raw := s.graphql(t, token, q, nil)
-	var out struct{ R *bulkAnswer }
+	return aliasR[bulkAnswer](t, s, token, fmt.Sprintf(`mutation { r: %s(input: %s) { dryRun matched succeeded unchanged failed skipped items { userId email status code } } }`, field, input))
+}
+
+// aliasR runs query, whose one field is aliased r, and decodes that field
+// into T (the zero T when it is null), with the response for its errors.
+func aliasR[T any](t testing.TB, s *stack, token, query string) (T, gqlResponse) {
+	t.Helper()
+	resp, raw := s.graphql(t, token, query, nil)
+	var out struct{ R *T }
 	if err := json.Unmarshal(resp.Data, &out); err != nil && resp.Data != nil {
 		t.Fatalf("%s", raw)
 	}
 	if out.R == nil {
-		return bulkAnswer{}, resp
+		var zero T
+		return zero, resp
 	}
 	return *out.R, resp
 }

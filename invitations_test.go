@@ -39,15 +39,7 @@ func (s *stack) invitations(t testing.TB, token, args string) (invitationPage, g
 	if args != "" {
 		args = "(" + args + ")"
 	}
-	resp, raw := s.graphql(t, token, `{ r: orgInvitations`+args+` { nodes { id emailAddress role roleName status publicMetadata createdAt updatedAt expiresAt } pageInfo { hasNextPage endCursor } totalCount } }`, nil)
-	var out struct{ R *invitationPage }
-	if err := json.Unmarshal(resp.Data, &out); err != nil && resp.Data != nil {
-		t.Fatalf("%s", raw)
-	}
-	if out.R == nil {
-		return invitationPage{}, resp
-	}
-	return *out.R, resp
+	return aliasR[invitationPage](t, s, token, `{ r: orgInvitations`+args+` { nodes { id emailAddress role roleName status publicMetadata createdAt updatedAt expiresAt } pageInfo { hasNextPage endCursor } totalCount } }`)
 }
 
 type invitationAnswer struct {
@@ -64,16 +56,7 @@ type invitationAnswer struct {
 // invitationMutation runs inviteOrgMembers or revokeOrgInvitations.
 func (s *stack) invitationMutation(t testing.TB, token, field, input string) (invitationAnswer, gqlResponse) {
 	t.Helper()
-	q := fmt.Sprintf(`mutation { r: %s(input: %s) { dryRun requested succeeded unchanged failed skipped items { emailAddress invitationId status code } } }`, field, input)
-	resp, raw := s.graphql(t, token, q, nil)
-	var out struct{ R *invitationAnswer }
-	if err := json.Unmarshal(resp.Data, &out); err != nil && resp.Data != nil {
-		t.Fatalf("%s", raw)
-	}
-	if out.R == nil {
-		return invitationAnswer{}, resp
-	}
-	return *out.R, resp
+	return aliasR[invitationAnswer](t, s, token, fmt.Sprintf(`mutation { r: %s(input: %s) { dryRun requested succeeded unchanged failed skipped items { emailAddress invitationId status code } } }`, field, input))
 }
 
 // clerkInvite creates a pending invitation in "Clerk" directly, behind the
