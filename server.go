@@ -906,6 +906,7 @@ var envVars = [][3]string{
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "none", "OTLP/HTTP collector base URL, e.g. http://localhost:4318: turns tracing on"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "none", "full OTLP/HTTP traces URL (.../v1/traces): turns tracing on"},
 	{"OTEL_TRACES_EXPORTER", "otlp when an endpoint is set, else none", "otlp turns tracing on (endpoint default http://localhost:4318); none turns it off"},
+	{"OTEL_SDK_DISABLED", "false", "true turns tracing off whatever the other OTEL_* settings say"},
 	{"OTEL_EXPORTER_OTLP_HEADERS", "none", "key=value,... sent to the collector, e.g. its API key"},
 	{"OTEL_SERVICE_NAME", tracing.DefaultServiceName, "service.name of the spans (OTEL_RESOURCE_ATTRIBUTES adds others)"},
 	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "always_on, always_off, traceidratio or parentbased_ of those"},
