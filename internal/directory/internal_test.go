@@ -7,7 +7,9 @@ import (
 	"hash/crc32"
 	"math"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestCanonicalNumber(t *testing.T) {
@@ -255,4 +257,37 @@ func FuzzMetadata(f *testing.F) {
 		f.Add(raw)
 	}
 	f.Fuzz(checkMetadata)
+}
+
+func TestSnapshotMemoAndPosition(t *testing.T) {
+	members := []Member{{UserID: "a"}, {UserID: "b"}, {UserID: "c"}}
+	s := NewSnapshot("org", members, time.Time{})
+	type key struct{}
+	calls := 0
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if v := s.Memo(key{}, func(*Snapshot) any { calls++; return 42 }); v != 42 {
+				t.Errorf("memo = %v", v)
+			}
+		}()
+	}
+	wg.Wait()
+	if calls != 1 {
+		t.Fatalf("build ran %d times, want 1", calls)
+	}
+	for i := range s.Members() {
+		if got := s.Position(&s.Members()[i]); got != i {
+			t.Fatalf("Position(member %d) = %d", i, got)
+		}
+	}
+	other := Member{UserID: "a"}
+	if got := s.Position(&other); got != -1 {
+		t.Fatalf("Position(foreign) = %d, want -1", got)
+	}
+	if got := s.Position(s.Member("b")); got != 1 {
+		t.Fatalf("Position(Member(b)) = %d", got)
+	}
 }

@@ -33,6 +33,15 @@ type Snapshot struct {
 	// ranks[i] is the rank of member i's user id, for tie-breaks when sorting.
 	rankOnce sync.Once
 	ranks    []int32
+	// memos holds what callers derived from the snapshot (Memo), built by
+	// the first caller that asks and dropped with the snapshot.
+	memoMu sync.Mutex
+	memos  map[any]*memo
+}
+
+type memo struct {
+	once sync.Once
+	val  any
 }
 
 type sortIndex struct {
@@ -190,6 +199,44 @@ func (s *Snapshot) Version() string { return s.version }
 // The benchmarks report it per member; the snapshot cache bounds memory by
 // counting organizations (CACHE_MAX_ORGS), not these bytes.
 func (s *Snapshot) SizeBytes() int { return s.size }
+
+// Memo returns the value build derives from the snapshot for key, calling
+// build once per key and snapshot (concurrent callers of one key wait for
+// the first). Like the sort indexes, memos are built lazily and die with
+// the snapshot: callers keep per-version encodings here (the GraphQL fast
+// path keeps each member's JSON fields). key must be comparable; use an
+// unexported type of the caller's package. What memos retain is not part of
+// SizeBytes.
+func (s *Snapshot) Memo(key any, build func(*Snapshot) any) any {
+	s.memoMu.Lock()
+	m := s.memos[key]
+	if m == nil {
+		if s.memos == nil {
+			s.memos = map[any]*memo{}
+		}
+		m = &memo{}
+		s.memos[key] = m
+	}
+	s.memoMu.Unlock()
+	m.once.Do(func() { m.val = build(s) })
+	return m.val
+}
+
+// Position returns the index in Members of m, which must be a member of
+// this snapshot as Page.Members and Member return them; -1 for any other
+// pointer.
+func (s *Snapshot) Position(m *Member) int {
+	if len(s.members) == 0 || m == nil {
+		return -1
+	}
+	size := unsafe.Sizeof(Member{})
+	base := uintptr(unsafe.Pointer(&s.members[0]))
+	p := uintptr(unsafe.Pointer(m))
+	if p < base || p >= base+uintptr(len(s.members))*size || (p-base)%size != 0 {
+		return -1
+	}
+	return int((p - base) / size)
+}
 
 // index returns member positions sorted by o, building the index on first use.
 func (s *Snapshot) index(o order) []int32 {
