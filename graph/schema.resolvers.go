@@ -95,30 +95,7 @@ func (r *orgUserFacetsResolver) Metadata(ctx context.Context, obj *model.OrgUser
 
 // OrgUsers is the resolver for the orgUsers field.
 func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) (*model.OrgUserConnection, error) {
-	orgID, err := activeOrg(ctx)
-	if err != nil {
-		return nil, err
-	}
-	q := directory.Query{Order: toOrder(orderBy), First: 100}
-	if q.Filter, err = toFilter(filter, "filter"); err != nil {
-		return nil, err
-	}
-	if first != nil {
-		q.First = *first
-	}
-	if after != nil {
-		q.After = *after
-	}
-	if last != nil {
-		if firstGiven(ctx) {
-			return nil, directory.Errorf(directory.CodeBadUserInput, "give first (with after) or last (with before), not both")
-		}
-		q.Last = last
-	}
-	if before != nil {
-		q.Before = *before
-	}
-	page, err := r.Directory.List(ctx, orgID, q)
+	page, err := r.listOrgUsers(ctx, filter, orderBy, first, after, last, before, firstGiven(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -128,11 +105,7 @@ func (r *queryResolver) OrgUsers(ctx context.Context, filter *model.OrgUserFilte
 
 // OrgUser is the resolver for the orgUser field.
 func (r *queryResolver) OrgUser(ctx context.Context, id string) (*directory.Member, error) {
-	orgID, err := activeOrg(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m, snap, err := r.Directory.Get(ctx, orgID, id)
+	m, snap, err := r.getOrgUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
