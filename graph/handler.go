@@ -60,6 +60,10 @@ type Options struct {
 	// span ("query Name") with child spans graphql.parse_validate and
 	// graphql.execute (see tracedTransport); nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// FastPath answers orgUsers and orgUser queries without gqlgen's
+	// executor, byte for byte as it would (fastpath.go); anything else, and
+	// any error, still runs in the executor (GRAPHQL_FAST_PATH).
+	FastPath bool
 }
 
 // withoutDefer removes @defer from the schema once.
@@ -134,6 +138,13 @@ func activeOrg(ctx context.Context) (string, error) {
 // the error presenter and panic recovery.
 // Callers put the auth middleware in front of it.
 func NewHandler(o Options) http.Handler {
+	h, _ := buildHandler(o, fastPathOn(o.FastPath))
+	return h
+}
+
+// buildHandler is NewHandler with the fast path on or off, returning the
+// transport too (tests count what the fast path answered).
+func buildHandler(o Options, fast bool) (http.Handler, *httpTransport) {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -144,7 +155,8 @@ func NewHandler(o Options) http.Handler {
 		// using it is refused as an unknown directive.
 		delete(NewExecutableSchema(Config{}).Schema().Directives, "defer")
 	})
-	es := NewExecutableSchema(New(&Resolver{Directory: o.Directory, Bulk: o.Bulk, Invitations: o.Invitations}))
+	resolver := &Resolver{Directory: o.Directory, Bulk: o.Bulk, Invitations: o.Invitations}
+	es := NewExecutableSchema(New(resolver))
 	cacheBytes := o.QueryCacheBytes
 	if cacheBytes == 0 {
 		cacheBytes = DefaultQueryCacheBytes
@@ -156,6 +168,9 @@ func NewHandler(o Options) http.Handler {
 		docs:        bytelru.New[string, prepared](cacheBytes),
 	}
 	t := &httpTransport{prep: prep, maxBody: o.MaxBodyBytes, obs: o.Observer, trusted: o.TrustedDocuments}
+	if fast {
+		t.fast = newFastPath(es, resolver)
+	}
 	if o.PersistedQueryBytes >= 0 {
 		size := o.PersistedQueryBytes
 		if size == 0 {
@@ -194,7 +209,7 @@ func NewHandler(o Options) http.Handler {
 		logger.ErrorContext(ctx, "graphql: panic in resolver", "panic", fmt.Sprint(v))
 		return directory.Errorf(directory.CodeInternal, "internal error")
 	})
-	return srv
+	return srv, t
 }
 
 // ErrorPresenter maps any error to a GraphQL error whose extensions.code is

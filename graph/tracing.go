@@ -35,7 +35,11 @@ const (
 	// AttrResponseCached is true on an operation answered by the response
 	// cache, which runs neither preparation's second half nor execution.
 	AttrResponseCached = "orgusers.graphql.response_cached"
-	attrErrorCode      = "orgusers.error.code"
+	// AttrFastPath, on an execute span when the fast path is on, is true
+	// when the fast path answered and false when it declined and gqlgen's
+	// executor ran the operation.
+	AttrFastPath  = "orgusers.graphql.fast_path"
+	attrErrorCode = "orgusers.error.code"
 
 	// maxSpanOperationName bounds the caller-chosen operation name kept in
 	// a span's name and attributes.
@@ -137,6 +141,7 @@ func (o *tracedOperation) fail(s trace.Span, code string) {
 type tracedExecutor struct {
 	inner graphql.GraphExecutor
 	op    *tracedOperation
+	span  trace.Span // the execute span the fast path opened, until it ends or is handed on
 }
 
 var _ graphql.GraphExecutor = (*tracedExecutor)(nil)
@@ -150,8 +155,29 @@ func (e *tracedExecutor) CreateOperationContext(ctx context.Context, params *gra
 	return opCtx, errs
 }
 
+// startExecute opens the execute span for the fast path (see
+// executeSpanner); DispatchOperation reuses it when the fast path declined.
+func (e *tracedExecutor) startExecute(ctx context.Context) context.Context {
+	ctx, e.span = e.op.tracer.Start(ctx, SpanExecute, trace.WithAttributes(attribute.Bool(AttrFastPath, true)))
+	return ctx
+}
+
+// endExecute ends the span when the fast path answered.
+func (e *tracedExecutor) endExecute() {
+	e.span.End()
+	e.span = nil
+}
+
 func (e *tracedExecutor) DispatchOperation(ctx context.Context, opCtx *graphql.OperationContext) (graphql.ResponseHandler, context.Context) {
-	ctx, span := e.op.tracer.Start(ctx, SpanExecute)
+	span := e.span
+	if span != nil {
+		// The fast path declined: the executor's run is the same execute step.
+		span.SetAttributes(attribute.Bool(AttrFastPath, false))
+		ctx = trace.ContextWithSpan(ctx, span)
+		e.span = nil
+	} else {
+		ctx, span = e.op.tracer.Start(ctx, SpanExecute)
+	}
 	responses, ctx := e.inner.DispatchOperation(ctx, opCtx)
 	return func(ctx context.Context) *graphql.Response {
 		resp := responses(ctx)

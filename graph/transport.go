@@ -45,6 +45,7 @@ type httpTransport struct {
 	apq     *persistedQueries // nil: automatic persisted queries refused
 	trusted *TrustedDocuments // non-nil: only its operations run
 	obs     Observer          // nil: nothing observed
+	fast    *fastPath         // nil: every operation runs in gqlgen's executor
 }
 
 // Observer hears the outcome of each /graphql request; server.go gives it
@@ -181,12 +182,15 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		writeRequestError(w, rerr)
 		return
 	}
-	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	resp := responses(ctx)
-	o.fail(logCodes(ctx, resp.Errors))
-	body, merr := json.Marshal(resp)
-	if merr != nil {
-		panic(merr) // gqlgen's handler recovers it into an INTERNAL_SERVER_ERROR answer
+	body, fast := t.fastAnswer(ctx, exec, opCtx)
+	if !fast {
+		responses, ctx := exec.DispatchOperation(ctx, opCtx)
+		resp := responses(ctx)
+		o.fail(logCodes(ctx, resp.Errors))
+		var merr error
+		if body, merr = json.Marshal(resp); merr != nil {
+			panic(merr) // gqlgen's handler recovers it into an INTERNAL_SERVER_ERROR answer
+		}
 	}
 	// Compressed once: for this answer, and for the cache's later hits.
 	entry := respcache.Entry{Body: body, ContentType: contentType}
@@ -197,6 +201,33 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	if cacheable {
 		t.cache.store(key, rec, entry)
 	}
+}
+
+// fastAnswer runs the operation on the fast path (fastpath.go) when it is
+// on and can answer it: then the body is the complete successful answer,
+// byte for byte the executor's, and there are no errors to log. Otherwise
+// the executor runs it. A traced executor's execute span covers both.
+func (t *httpTransport) fastAnswer(ctx context.Context, exec graphql.GraphExecutor, opCtx *graphql.OperationContext) ([]byte, bool) {
+	if t.fast == nil {
+		return nil, false
+	}
+	s, traced := exec.(executeSpanner)
+	if traced {
+		ctx = s.startExecute(ctx)
+	}
+	body, ok := t.fast.answer(ctx, opCtx)
+	if traced && ok {
+		s.endExecute()
+	}
+	return body, ok
+}
+
+// executeSpanner is a traced executor: startExecute opens its execute span
+// before the fast path runs; endExecute closes it when the fast path
+// answered, and otherwise DispatchOperation goes on in the same span.
+type executeSpanner interface {
+	startExecute(ctx context.Context) context.Context
+	endExecute()
 }
 
 // fail answers errors found before execution as the GraphQL-over-HTTP
