@@ -100,11 +100,14 @@ type Config struct {
 	AuthorizedParties []string
 	JWTKeyPEM         string
 	Introspection     bool
-	CacheTTL          time.Duration
-	CacheMaxStale     time.Duration
-	CacheMaxOrgs      int
-	CacheMaxBytes     int64
-	RateLimit         int
+	// FastPath answers orgUsers and orgUser queries without gqlgen's
+	// executor, identically (GRAPHQL_FAST_PATH, on by default).
+	FastPath      bool
+	CacheTTL      time.Duration
+	CacheMaxStale time.Duration
+	CacheMaxOrgs  int
+	CacheMaxBytes int64
+	RateLimit     int
 	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
 	Limits graph.Limits
 	// LogFormat (json or text) and LogLevel shape the logger (LOG_FORMAT,
@@ -205,6 +208,14 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	c.JWTKeyPEM = getenv("CLERK_JWT_KEY")
 	if c.Introspection, err = boolEnv(env, "GRAPHQL_INTROSPECTION", false); err != nil {
 		return Config{}, err
+	}
+	switch v := strings.ToLower(strings.TrimSpace(env("GRAPHQL_FAST_PATH"))); v {
+	case "", "on", "true", "1":
+		c.FastPath = true
+	case "off", "false", "0":
+		c.FastPath = false
+	default:
+		return Config{}, fmt.Errorf("GRAPHQL_FAST_PATH: %q is not on or off", v)
 	}
 	if c.CacheTTL, err = durationEnv(env, "CACHE_TTL", cache.DefaultTTL); err != nil {
 		return Config{}, err
@@ -467,7 +478,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	// and reloaded after this service's own invites and revokes.
 	invitations := &directory.Invitations{Store: repo, Members: snapshots, Deadline: 50 * time.Second, Logger: logger}
 
-	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger}
+	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger, FastPath: cfg.FastPath}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}
@@ -889,6 +900,7 @@ var envVars = [][3]string{
 	{"LOG_FORMAT", "json (text in -demo)", "json or text"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"GRAPHQL_INTROSPECTION", "false", "schema introspection, suggestions and GraphiQL at / (on in -demo)"},
+	{"GRAPHQL_FAST_PATH", "on", "answer orgUsers/orgUser queries without gqlgen's executor, byte-identically; off uses the executor for everything"},
 	{"CACHE_TTL", "30s", "a member snapshot is fresh this long (with webhooks, 5m suggested)"},
 	{"CACHE_MAX_STALE", "10m", "while Clerk fails, serve the last snapshot up to this age"},
 	{"CACHE_MAX_ORGS", "1000", "organizations kept in memory"},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,11 @@ func newLoggedStack(t testing.TB, x Extras, logger *slog.Logger, env ...string) 
 	upstream := httptest.NewServer(emu.Handler())
 	t.Cleanup(upstream.Close)
 	vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL}
+	// CI runs the tests a second time with GRAPHQL_FAST_PATH=off: every
+	// stack then answers through gqlgen's executor alone.
+	if v, ok := os.LookupEnv("GRAPHQL_FAST_PATH"); ok {
+		vars["GRAPHQL_FAST_PATH"] = v
+	}
 	for i := 0; i+1 < len(env); i += 2 {
 		vars[env[i]] = env[i+1]
 	}
@@ -482,7 +488,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	bad := []struct{ name, value string }{
 		{"PORT", "eighty"}, {"CACHE_TTL", "soon"}, {"CACHE_MAX_STALE", "-1s"}, {"CACHE_MAX_ORGS", "0"},
-		{"CLERK_RATE_LIMIT", "x"}, {"GRAPHQL_INTROSPECTION", "maybe"}, {"CLERK_API_URL", "ftp://x"},
+		{"CLERK_RATE_LIMIT", "x"}, {"GRAPHQL_INTROSPECTION", "maybe"}, {"GRAPHQL_FAST_PATH", "fast"}, {"CLERK_API_URL", "ftp://x"},
 		{"CLERK_AUTHORIZED_PARTIES", "not an origin"},
 		{"CLERK_AUTHORIZED_PARTIES", "https://app.example.com/"},
 		{"CLERK_AUTHORIZED_PARTIES", "https://app.example.com/path?x"},
@@ -500,6 +506,14 @@ func TestLoadConfig(t *testing.T) {
 	c, err = LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_0123456789abcdef", "GRAPHQL_MAX_DEPTH", "12", "GRAPHQL_MAX_ALIASES", "5"))
 	if err != nil || c.Limits.MaxDepth != 12 || c.Limits.MaxAliases != 5 || c.Limits.MaxDirectives != graph.DefaultMaxDirectives {
 		t.Fatalf("limits: %+v, %v", c.Limits, err)
+	}
+	if !c.FastPath {
+		t.Fatal("GRAPHQL_FAST_PATH unset: the fast path is off")
+	}
+	for _, off := range []string{"off", "false", "OFF"} {
+		if c, err = LoadConfig(nil, env("CLERK_SECRET_KEY", "sk_test_0123456789abcdef", "GRAPHQL_FAST_PATH", off)); err != nil || c.FastPath {
+			t.Fatalf("GRAPHQL_FAST_PATH=%s: FastPath %v, %v", off, c.FastPath, err)
+		}
 	}
 	for raw, want := range map[string]string{
 		"https://api.clerk.com":     "https://api.clerk.com/v1",

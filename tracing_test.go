@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +53,9 @@ func newTracedStack(t *testing.T, x Extras) *tracedStack {
 	}))
 	t.Cleanup(upstream.Close)
 	vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL}
+	if v, ok := os.LookupEnv("GRAPHQL_FAST_PATH"); ok { // as newStack
+		vars["GRAPHQL_FAST_PATH"] = v
+	}
 	cfg, err := LoadConfig(nil, func(name string) string { return vars[name] })
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +183,10 @@ func TestTracingSpanTree(t *testing.T) {
 		t.Errorf("cache.load attributes %v, want 1200 members, not a refresh", a)
 	}
 	one(graph.SpanParseValidate)
-	one(graph.SpanExecute)
+	fastPathOn := os.Getenv("GRAPHQL_FAST_PATH") == ""
+	if a := attrs(one(graph.SpanExecute)); fastPathOn && a[graph.AttrFastPath] != "true" {
+		t.Errorf("execute span attributes %v, want it marked as answered by the fast path", a)
+	}
 	// org_acme: 1,200 members, pages of 500.
 	memberships, users := byName["GET /organizations/{id}/memberships"], byName["GET /users"]
 	if len(memberships) != 3 || len(users) != 3 {
@@ -251,6 +258,25 @@ func TestTracingSpanTree(t *testing.T) {
 		t.Errorf("refused request spans %v, want %s", names(refused), graph.SpanParseValidate)
 	}
 	noSecrets(t, refused, ts.tokens.Admin)
+
+	// Declined by the fast path (a bad cursor): one execute span, the
+	// executor's run in it, with the error.
+	before = len(rec.Ended())
+	if resp, raw := ts.graphql(t, ts.tokens.Admin, `query Cursor { orgUsers(first: 1, after: "nope") { totalCount } }`, nil); len(resp.Errors) == 0 {
+		t.Fatalf("%s", raw)
+	}
+	var executes []sdktrace.ReadOnlySpan
+	for _, sp := range serverEnded(t, rec, before)[before:] {
+		if sp.Name() == graph.SpanExecute {
+			executes = append(executes, sp)
+		}
+	}
+	if len(executes) != 1 || executes[0].Status().Description != "BAD_USER_INPUT" {
+		t.Fatalf("declined request: %d execute spans, want 1 with BAD_USER_INPUT", len(executes))
+	}
+	if a := attrs(executes[0]); fastPathOn && a[graph.AttrFastPath] != "false" {
+		t.Errorf("declined execute span attributes %v, want fast_path false", a)
+	}
 }
 
 // TestTracingOff: with no tracer provider nothing is traced, whatever the
