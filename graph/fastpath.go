@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -772,4 +773,51 @@ func fastPathOn(option bool) bool {
 		return *fastPathTest
 	}
 	return option
+}
+
+// loadMemo remembers, for one request, the snapshot (or the error) each
+// organization's load gave, so that when the fast path declines, the
+// executor answers from the same snapshot or with the same error, without
+// loading again: a failing Clerk is not asked twice, and a failure is
+// logged once.
+type loadMemo struct {
+	mu    sync.Mutex
+	loads map[string]memoLoad
+}
+
+type memoLoad struct {
+	snap *directory.Snapshot
+	err  error
+}
+
+type loadMemoKey struct{}
+
+func withLoadMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, loadMemoKey{}, &loadMemo{loads: map[string]memoLoad{}})
+}
+
+// memoSource is the resolvers' Source when the fast path is on: it serves
+// a request's repeated loads of one organization from its loadMemo.
+type memoSource struct{ inner directory.Source }
+
+func (s memoSource) Members(ctx context.Context, orgID string) (*directory.Snapshot, error) {
+	m, _ := ctx.Value(loadMemoKey{}).(*loadMemo)
+	if m == nil {
+		return s.inner.Members(ctx, orgID)
+	}
+	m.mu.Lock()
+	l, ok := m.loads[orgID]
+	m.mu.Unlock()
+	if ok {
+		return l.snap, l.err
+	}
+	snap, err := s.inner.Members(ctx, orgID)
+	m.mu.Lock()
+	if l, ok := m.loads[orgID]; ok { // a concurrent resolver loaded first: one answer per request
+		snap, err = l.snap, l.err
+	} else {
+		m.loads[orgID] = memoLoad{snap, err}
+	}
+	m.mu.Unlock()
+	return snap, err
 }

@@ -156,6 +156,10 @@ func buildHandler(o Options, fast bool) (http.Handler, *httpTransport) {
 		delete(NewExecutableSchema(Config{}).Schema().Directives, "defer")
 	})
 	resolver := &Resolver{Directory: o.Directory, Bulk: o.Bulk, Invitations: o.Invitations}
+	if fast && o.Directory != nil {
+		// A load the fast path made is not made again when it declines.
+		resolver.Directory = &directory.Service{Source: memoSource{o.Directory.Source}}
+	}
 	es := NewExecutableSchema(New(resolver))
 	cacheBytes := o.QueryCacheBytes
 	if cacheBytes == 0 {

@@ -182,6 +182,9 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		writeRequestError(w, rerr)
 		return
 	}
+	if t.fast != nil {
+		ctx = withLoadMemo(ctx)
+	}
 	body, fast := t.fastAnswer(ctx, exec, opCtx)
 	if !fast {
 		responses, ctx := exec.DispatchOperation(ctx, opCtx)
