@@ -515,3 +515,67 @@ func envSeed() uint64 {
 	fmt.Sscan(strings.TrimSpace(os.Getenv("FASTPATH_SEED")), &s)
 	return s
 }
+
+// TestFastPathFeedsTheResponseCache: a fast path answer records the
+// snapshot it read, so the response cache keeps it and serves the same
+// bytes; one with lastSignIn (which depends on the time) is never kept.
+func TestFastPathFeedsTheResponseCache(t *testing.T) {
+	snap := directory.NewSnapshot("org_1", fastPathMembers(rand.New(rand.NewPCG(1, 2)), 20), time.Now())
+	src := &fakeSource{members: func(context.Context, string) (*directory.Snapshot, error) { return snap, nil }}
+	h, tr := buildHandler(Options{Directory: &directory.Service{Source: src}}, true)
+	send := func(query string) *httptest.ResponseRecorder {
+		body, _ := json.Marshal(map[string]any{"query": query})
+		req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req = req.WithContext(auth.WithPrincipal(req.Context(), admin))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	for _, tc := range []struct {
+		query  string
+		cached bool
+	}{
+		{`{ orgUsers(first: 5) { totalCount nodes { id email } facets { roles { value count } } } orgUser(id: "user_001") { id } }`, true},
+		{`{ orgUsers(first: 5) { facets { lastSignIn { value count } } } }`, false},
+	} {
+		before := tr.fast.answered.Load()
+		first := send(tc.query)
+		if tr.fast.answered.Load() != before+1 {
+			t.Fatalf("%s: the fast path did not answer: %s", tc.query, first.Body.Bytes())
+		}
+		second := send(tc.query)
+		hit := second.Header().Get("X-Response-Cache") == "hit"
+		if hit != tc.cached || !bytes.Equal(first.Body.Bytes(), second.Body.Bytes()) {
+			t.Fatalf("%s: second answer cached %v (want %v), same bytes %v", tc.query, hit, tc.cached, bytes.Equal(first.Body.Bytes(), second.Body.Bytes()))
+		}
+	}
+}
+
+// TestFastPathLeavesTheRestToTheExecutor: operations outside what the fast
+// path writes are never its to answer.
+func TestFastPathLeavesTheRestToTheExecutor(t *testing.T) {
+	h, tr := buildHandler(Options{Directory: testDirectory(), ResponseCacheBytes: -1, Introspection: true, Logger: slog.New(slog.DiscardHandler)}, true)
+	for _, q := range []string{
+		`{ viewer { userId } }`,
+		`{ orgUsers(first: 1) { totalCount } viewer { userId } }`,
+		`{ orgInvitations { totalCount } }`,
+		`{ __schema { queryType { name } } }`,
+		`{ __type(name: "OrgUser") { name } }`,
+		`{ orgUsers(first: 1) { nodes { __typename id } } __schema { queryType { name } } }`,
+		`mutation { removeOrgMembers(input: {target: {userIds: []}, dryRun: true}) { matched } }`,
+	} {
+		body, _ := json.Marshal(map[string]any{"query": q})
+		req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req = req.WithContext(auth.WithPrincipal(req.Context(), admin))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"data"`) {
+			t.Fatalf("%s: %d %s", q, w.Code, w.Body.String())
+		}
+		if n := tr.fast.answered.Load() + tr.fast.declined.Load(); n != 0 {
+			t.Fatalf("%s: the fast path tried it", q)
+		}
+	}
+}
