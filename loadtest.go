@@ -72,6 +72,10 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 	emu.SetFaults(clerkemu.Fault{Latency: *latency})
 
 	cfg := Config{SecretKey: emu.SecretKey(), APIURL: emuURL + "/v1", CacheTTL: 30 * time.Second, CacheMaxStale: 10 * time.Minute, CacheMaxOrgs: 1000, RateLimit: 900}
+	// The servers answer as the environment says (GRAPHQL_FAST_PATH, on by default).
+	if cfg.FastPath, err = fastPathEnv(os.Getenv("GRAPHQL_FAST_PATH")); err != nil {
+		return err
+	}
 	newServer := func(x Extras) (string, func(), error) {
 		app, err := NewApp(cfg, x, logger)
 		if err != nil {
@@ -111,8 +115,8 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	fmt.Fprintf(out, "loadtest: %s/%s, %d CPUs, GOMAXPROCS %d; Clerk emulator latency %s; warm phases %s at concurrency %d\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), *latency, *duration, *concurrency)
+	fmt.Fprintf(out, "loadtest: %s/%s, %d CPUs, GOMAXPROCS %d; Clerk emulator latency %s; warm phases %s at concurrency %d; GraphQL fast path %s\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), *latency, *duration, *concurrency, onOff(cfg.FastPath))
 
 	// Cold loads, one at a time, with upstream latency.
 	fmt.Fprintln(out, "Cold loads (Clerk emulator with injected latency):")
@@ -583,4 +587,11 @@ func peakWindow(times []time.Time, d time.Duration) int {
 		peak = max(peak, hi-lo+1)
 	}
 	return peak
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -209,13 +209,8 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.Introspection, err = boolEnv(env, "GRAPHQL_INTROSPECTION", false); err != nil {
 		return Config{}, err
 	}
-	switch v := strings.ToLower(strings.TrimSpace(env("GRAPHQL_FAST_PATH"))); v {
-	case "", "on", "true", "1":
-		c.FastPath = true
-	case "off", "false", "0":
-		c.FastPath = false
-	default:
-		return Config{}, fmt.Errorf("GRAPHQL_FAST_PATH: %q is not on or off", v)
+	if c.FastPath, err = fastPathEnv(env("GRAPHQL_FAST_PATH")); err != nil {
+		return Config{}, err
 	}
 	if c.CacheTTL, err = durationEnv(env, "CACHE_TTL", cache.DefaultTTL); err != nil {
 		return Config{}, err
@@ -336,6 +331,17 @@ func bytesEnv(env func(string) string, name string, def int64) (int64, error) {
 		return 0, fmt.Errorf("%s: %q is not a size such as 268435456, 512KiB, 256MiB or 2GiB (at most 1 TiB)", name, v)
 	}
 	return n * mult, nil
+}
+
+// fastPathEnv reads GRAPHQL_FAST_PATH: on unless off (or false, 0).
+func fastPathEnv(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "on", "true", "1":
+		return true, nil
+	case "off", "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("GRAPHQL_FAST_PATH: %q is not on or off", v)
 }
 
 func boolEnv(env func(string) string, name string, def bool) (bool, error) {

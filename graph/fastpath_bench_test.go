@@ -130,3 +130,15 @@ func cpuTime() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkEncodeMembers measures what the fast path pays once per
+// snapshot version: encoding every member's fields (5,000 members).
+func BenchmarkEncodeMembers(b *testing.B) {
+	members := benchMembers(5000)
+	b.ReportAllocs()
+	var enc *memberJSON
+	for b.Loop() {
+		enc = encodeMembers(members)
+	}
+	b.ReportMetric(float64(enc.bytes())/float64(len(members)), "B/member")
+}
