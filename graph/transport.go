@@ -182,8 +182,8 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		writeRequestError(w, rerr)
 		return
 	}
-	if t.fast != nil {
-		ctx = withLoadMemo(ctx)
+	if t.fast != nil && opCtx.Operation.Operation == ast.Query {
+		ctx = withLoadMemo(ctx) // the executor reuses the fast path's loads
 	}
 	body, fast := t.fastAnswer(ctx, exec, opCtx)
 	if !fast {
