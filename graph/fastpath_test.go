@@ -422,7 +422,12 @@ func TestFastPathMatchesExecutor(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 15))
 	members := fastPathMembers(rng, 60)
 	snap := directory.NewSnapshot("org_1", members, time.Now())
-	bad := append(fastPathMembers(rng, 3), directory.Member{UserID: "user_bad", Role: "org:member", PublicMetadata: nil, MembershipMetadata: json.RawMessage(`{}`)})
+	// org_bad has a member without metadata and one whose metadata is not
+	// JSON: the executor fails on both (a null JSON!, and json.Marshal's
+	// error), so the fast path must decline whenever they are on the page.
+	bad := append(fastPathMembers(rng, 3),
+		directory.Member{UserID: "user_bad", Role: "org:member", PublicMetadata: nil, MembershipMetadata: json.RawMessage(`{}`)},
+		directory.Member{UserID: "user_bad2", Role: "org:member", PublicMetadata: json.RawMessage(`{}`), MembershipMetadata: json.RawMessage(`{not json`)})
 	badSnap := directory.NewSnapshot("org_bad", bad, time.Now())
 	src := &fakeSource{members: func(_ context.Context, orgID string) (*directory.Snapshot, error) {
 		if orgID == "org_bad" {
@@ -445,6 +450,22 @@ func TestFastPathMatchesExecutor(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		return w
+	}
+	// Members the executor cannot answer: identical answers (through it).
+	for _, q := range []string{
+		`{ orgUsers { nodes { id membershipMetadata } } }`,
+		`{ orgUsers { nodes { id publicMetadata } } }`,
+		`{ orgUser(id: "user_bad2") { id membershipMetadata } }`,
+		`{ orgUser(id: "user_bad2") { id } }`,
+	} {
+		body, _ := json.Marshal(map[string]any{"query": q})
+		fw, sw := send(fastH, principals[2], body), send(slowH, principals[2], body)
+		if fw.Code != sw.Code || !bytes.Equal(fw.Body.Bytes(), sw.Body.Bytes()) {
+			t.Fatalf("%s\nfast path: %d %s\nexecutor:  %d %s", q, fw.Code, fw.Body.Bytes(), sw.Code, sw.Body.Bytes())
+		}
+		if os.Getenv("FASTPATH_DEBUG") != "" {
+			t.Logf("%s: %d %s", q, sw.Code, sw.Body.Bytes())
+		}
 	}
 	g := &queryGen{rng: rng, snap: snap}
 	cases := 600
