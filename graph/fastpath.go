@@ -118,7 +118,14 @@ type fpField struct {
 	typename string // for fkTypename
 	cf       graphql.CollectedField
 	children []fpField // object fields but OrgUser
-	member   []fpMemberField
+	member   fpMemberSel
+}
+
+// fpMemberSel is an OrgUser selection: its fields, and a bit for each
+// memberFields index it reads.
+type fpMemberSel struct {
+	fields []fpMemberField
+	mask   uint16
 }
 
 // fpMemberField is one field of an OrgUser selection: its prefix and the
@@ -280,7 +287,10 @@ func build(opCtx *graphql.OperationContext, set ast.SelectionSet, typ string) ([
 						return nil, false
 					}
 				}
-				f.member = append(f.member, fpMemberField{prefix: keyPrefix(mf.Alias, len(f.member) == 0), index: idx})
+				f.member.fields = append(f.member.fields, fpMemberField{prefix: keyPrefix(mf.Alias, len(f.member.fields) == 0), index: idx})
+				if idx >= 0 {
+					f.member.mask |= 1 << idx
+				}
 			}
 		} else if len(cf.Selections) > 0 {
 			if f.children, ok = build(opCtx, cf.Selections, child); !ok {
@@ -628,18 +638,18 @@ func (r *fpRun) raw(v json.RawMessage) bool {
 }
 
 // member writes one OrgUser from the snapshot's encoded fields.
-func (r *fpRun) member(fields []fpMemberField, snap *directory.Snapshot, m *directory.Member) bool {
+func (r *fpRun) member(sel fpMemberSel, snap *directory.Snapshot, m *directory.Member) bool {
 	if snap == nil {
 		return false
 	}
 	enc := encodedMembers(snap)
 	pos := snap.Position(m)
-	if pos < 0 || enc.bad[pos] {
+	if pos < 0 || enc.bad[pos]&sel.mask != 0 {
 		return false
 	}
 	r.buf = append(r.buf, '{')
 	base := pos * len(memberFields)
-	for _, f := range fields {
+	for _, f := range sel.fields {
 		r.buf = append(r.buf, f.prefix...)
 		if f.index < 0 {
 			r.buf = append(r.buf, `"OrgUser"`...)
@@ -657,7 +667,7 @@ func (r *fpRun) member(fields []fpMemberField, snap *directory.Snapshot, m *dire
 type memberJSON struct {
 	buf []byte
 	off []uint32
-	bad []bool // member i cannot be encoded (the executor would fail on it)
+	bad []uint16 // bit k of bad[i]: the executor fails on member i's field k
 }
 
 type memberJSONKey struct{}
@@ -669,7 +679,7 @@ func encodedMembers(snap *directory.Snapshot) *memberJSON {
 }
 
 func encodeMembers(members []directory.Member) *memberJSON {
-	enc := &memberJSON{off: make([]uint32, 0, len(members)*len(memberFields)+1), bad: make([]bool, len(members))}
+	enc := &memberJSON{off: make([]uint32, 0, len(members)*len(memberFields)+1), bad: make([]uint16, len(members))}
 	var scratch bytes.Buffer
 	gql := func(b []byte, m graphql.Marshaler) ([]byte, bool) {
 		scratch.Reset()
@@ -683,10 +693,12 @@ func encodeMembers(members []directory.Member) *memberJSON {
 		}
 		return appendString(b, *p)
 	}
+	// scalar.MarshalTime writes only ASCII digits, letters and -:.+ in
+	// quotes, which json.Marshal leaves as they are.
 	tm := func(b []byte, t time.Time) []byte {
-		b = append(b, '"')
-		b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-		return append(b, '"')
+		w := appendWriter{b}
+		scalar.MarshalTime(t).MarshalGQL(&w)
+		return w.b
 	}
 	optTime := func(b []byte, t *time.Time) []byte {
 		if t == nil {
@@ -703,12 +715,15 @@ func encodeMembers(members []directory.Member) *memberJSON {
 	buf := make([]byte, 0, len(members)*512)
 	for i := range members {
 		m := &members[i]
-		start := len(buf)
-		ok := true
+		k := 0
 		field := func(b []byte, fine bool) {
 			enc.off = append(enc.off, uint32(len(buf)))
-			buf = b
-			ok = ok && fine
+			if fine {
+				buf = b
+			} else {
+				enc.bad[i] |= 1 << k // written as nothing; the fast path declines a selection of it
+			}
+			k++
 		}
 		field(appendString(buf, m.UserID))
 		field(str(buf, m.Email))
@@ -725,14 +740,6 @@ func encodeMembers(members []directory.Member) *memberJSON {
 		field(tm(buf, m.JoinedAt), true)
 		field(optTime(buf, m.LastActiveAt), true)
 		field(strconv.AppendBool(buf, m.Banned), true)
-		if !ok {
-			enc.bad[i] = true
-			// keep the offsets consistent: the member's fields are empty
-			buf = buf[:start]
-			for k := len(enc.off) - len(memberFields); k < len(enc.off); k++ {
-				enc.off[k] = uint32(start)
-			}
-		}
 	}
 	enc.off = append(enc.off, uint32(len(buf)))
 	enc.buf = buf
@@ -741,7 +748,7 @@ func encodeMembers(members []directory.Member) *memberJSON {
 
 // bytes reports the heap enc retains.
 func (enc *memberJSON) bytes() int {
-	return cap(enc.buf) + 4*cap(enc.off) + cap(enc.bad)
+	return cap(enc.buf) + 4*cap(enc.off) + 2*cap(enc.bad)
 }
 
 // appendString appends s as graphql.MarshalString writes it and
@@ -820,4 +827,12 @@ func (s memoSource) Members(ctx context.Context, orgID string) (*directory.Snaps
 	}
 	m.mu.Unlock()
 	return snap, err
+}
+
+// appendWriter is an io.Writer appending to b.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
 }

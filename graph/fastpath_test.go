@@ -452,16 +452,26 @@ func TestFastPathMatchesExecutor(t *testing.T) {
 		return w
 	}
 	// Members the executor cannot answer: identical answers (through it).
-	for _, q := range []string{
-		`{ orgUsers { nodes { id membershipMetadata } } }`,
-		`{ orgUsers { nodes { id publicMetadata } } }`,
-		`{ orgUser(id: "user_bad2") { id membershipMetadata } }`,
-		`{ orgUser(id: "user_bad2") { id } }`,
+	for _, c := range []struct {
+		query string
+		fast  bool
+	}{
+		{`{ orgUsers { nodes { id membershipMetadata } } }`, false},
+		{`{ orgUsers { nodes { id publicMetadata } } }`, false},
+		{`{ orgUser(id: "user_bad2") { id membershipMetadata } }`, false},
+		{`{ orgUser(id: "user_bad2") { id publicMetadata } }`, true}, // only the field it fails on declines
+		{`{ orgUsers { nodes { id email membershipMetadata: publicMetadata } } }`, false},
+		{`{ orgUsers { nodes { id email } } }`, true},
 	} {
+		q := c.query
 		body, _ := json.Marshal(map[string]any{"query": q})
+		before := fastT.fast.answered.Load()
 		fw, sw := send(fastH, principals[2], body), send(slowH, principals[2], body)
 		if fw.Code != sw.Code || !bytes.Equal(fw.Body.Bytes(), sw.Body.Bytes()) {
 			t.Fatalf("%s\nfast path: %d %s\nexecutor:  %d %s", q, fw.Code, fw.Body.Bytes(), sw.Code, sw.Body.Bytes())
+		}
+		if fast := fastT.fast.answered.Load() > before; fast != c.fast {
+			t.Fatalf("%s: answered by the fast path %v, want %v", q, fast, c.fast)
 		}
 		if os.Getenv("FASTPATH_DEBUG") != "" {
 			t.Logf("%s: %d %s", q, sw.Code, sw.Body.Bytes())
