@@ -31,7 +31,7 @@ type Snapshot struct {
 	// Diff from that snapshot costs O(changes).
 	baseVersion string
 	touched     []string
-	size    int
+	size        int
 	// indexes[o.code()] lists member positions sorted by ordering o; each is
 	// built by the first query that needs it.
 	indexes [numOrders]sortIndex
