@@ -42,6 +42,7 @@ import (
 	"github.com/orgusers/orgusers/internal/clerksource"
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/graphiql"
+	"github.com/orgusers/orgusers/internal/live"
 	"github.com/orgusers/orgusers/internal/metrics"
 	"github.com/orgusers/orgusers/internal/rest"
 	"github.com/orgusers/orgusers/internal/tracing"
@@ -105,6 +106,13 @@ type Config struct {
 	CacheMaxOrgs      int
 	CacheMaxBytes     int64
 	RateLimit         int
+	// SubscriptionsPerCaller and Subscriptions bound the open
+	// orgUsersChanged subscriptions of one caller and of the process
+	// (SUBSCRIPTIONS_MAX_PER_CALLER, SUBSCRIPTIONS_MAX).
+	SubscriptionsPerCaller, Subscriptions int
+	// SubscriptionMaxLag is how far behind a subscriber may fall before
+	// it is closed with SLOW_CONSUMER (SUBSCRIPTIONS_MAX_LAG).
+	SubscriptionMaxLag time.Duration
 	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
 	Limits graph.Limits
 	// LogFormat (json or text) and LogLevel shape the logger (LOG_FORMAT,
@@ -219,6 +227,15 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.RateLimit, err = intEnv(env, "CLERK_RATE_LIMIT", 900, 1, 1<<20); err != nil {
+		return Config{}, err
+	}
+	if c.SubscriptionsPerCaller, err = intEnv(env, "SUBSCRIPTIONS_MAX_PER_CALLER", live.DefaultMaxPerPrincipal, 1, 1000); err != nil {
+		return Config{}, err
+	}
+	if c.Subscriptions, err = intEnv(env, "SUBSCRIPTIONS_MAX", live.DefaultMaxTotal, 1, 1<<20); err != nil {
+		return Config{}, err
+	}
+	if c.SubscriptionMaxLag, err = durationEnv(env, "SUBSCRIPTIONS_MAX_LAG", live.DefaultMaxLag); err != nil {
 		return Config{}, err
 	}
 	for _, l := range []struct {
@@ -358,6 +375,8 @@ type App struct {
 	// listener); nil when METRICS_ADDR is unset.
 	Metrics http.Handler
 	Cache   *cache.Cache
+	// Live is the hub of the orgUsersChanged subscriptions.
+	Live    *live.Hub
 	closers []func()
 	// draining makes /readyz answer 503 from the moment shutdown begins.
 	draining atomic.Bool
@@ -446,7 +465,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if tp != nil {
 		ccache.OnLoad = tracing.LoadSpans(tp)
 	}
+	// The live subscriptions follow every snapshot the cache installs.
+	var hub *live.Hub
+	ccache.OnSnapshot = func(orgID string, snap *directory.Snapshot) { hub.Observe(orgID, snap) }
 	snapshots := cache.New(repo, ccache)
+	hub = live.NewHub(snapshots, live.Config{MaxPerPrincipal: cfg.SubscriptionsPerCaller, MaxTotal: cfg.Subscriptions, MaxLag: cfg.SubscriptionMaxLag, Logger: logger})
 	if m != nil {
 		m.RegisterCache(func() metrics.CacheStats {
 			st := snapshots.Stats()
@@ -467,7 +490,8 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	// and reloaded after this service's own invites and revokes.
 	invitations := &directory.Invitations{Store: repo, Members: snapshots, Deadline: 50 * time.Second, Logger: logger}
 
-	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger}
+	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Live: hub,
+		VerifyToken: verifier.Verify, UpgradeOrigin: browser.UpgradeOrigin(cfg.CORSAllowedOrigins, nil), Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}
@@ -477,7 +501,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	gopts.TracerProvider = tp
 	gql := graph.NewHandler(gopts)
 	mux := http.NewServeMux()
-	app := &App{Cache: snapshots, closers: []func(){snapshots.Close}}
+	app := &App{Cache: snapshots, Live: hub, closers: []func(){snapshots.Close, hub.Close}}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
@@ -811,6 +835,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	// Not ready first, then no new connections, then in-flight requests
 	// finish within SHUTDOWN_TIMEOUT.
 	app.Drain()
+	// Subscriptions end now (their streams complete; clients reconnect to
+	// another replica) rather than holding the shutdown to its timeout.
+	app.Live.Close()
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -892,6 +919,9 @@ var envVars = [][3]string{
 	{"CACHE_TTL", "30s", "a member snapshot is fresh this long (with webhooks, 5m suggested)"},
 	{"CACHE_MAX_STALE", "10m", "while Clerk fails, serve the last snapshot up to this age"},
 	{"CACHE_MAX_ORGS", "1000", "organizations kept in memory"},
+	{"SUBSCRIPTIONS_MAX_PER_CALLER", "5", "open orgUsersChanged subscriptions one caller (user in an organization) may hold"},
+	{"SUBSCRIPTIONS_MAX", "10000", "open orgUsersChanged subscriptions of the process"},
+	{"SUBSCRIPTIONS_MAX_LAG", "10s", "how far behind a subscriber may fall (changes waiting while it still reads earlier ones) before it is closed with SLOW_CONSUMER"},
 	{"CACHE_MAX_BYTES", "256MiB", "estimated heap of the member snapshots kept (512KiB, 256MiB, 2GiB or bytes)"},
 	{"GRAPHQL_TRUSTED_DOCUMENTS", "none", "an Apollo persisted query manifest (JSON): only its operations run"},
 	{"GRAPHQL_MAX_DEPTH", "8", "field nesting, fragments expanded"},

@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	OrgUserFacets() OrgUserFacetsResolver
 	Query() QueryResolver
 	RevokeItem() RevokeItemResolver
+	Subscription() SubscriptionResolver
 	OrgUserFilter() OrgUserFilterResolver
 }
 
@@ -149,6 +150,13 @@ type ComplexityRoot struct {
 		Username           func(childComplexity int) int
 	}
 
+	OrgUserChange struct {
+		Kind    func(childComplexity int) int
+		User    func(childComplexity int) int
+		UserID  func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
 	OrgUserConnection struct {
 		Edges      func(childComplexity int) int
 		Facets     func(childComplexity int) int
@@ -201,6 +209,10 @@ type ComplexityRoot struct {
 		Unchanged func(childComplexity int) int
 	}
 
+	Subscription struct {
+		OrgUsersChanged func(childComplexity int, filter *model.OrgUserFilter) int
+	}
+
 	Viewer struct {
 		OrganizationID   func(childComplexity int) int
 		OrganizationRole func(childComplexity int) int
@@ -251,6 +263,9 @@ type RevokeItemResolver interface {
 
 	Code(ctx context.Context, obj *directory.InvitationItem) (*string, error)
 	Message(ctx context.Context, obj *directory.InvitationItem) (*string, error)
+}
+type SubscriptionResolver interface {
+	OrgUsersChanged(ctx context.Context, filter *model.OrgUserFilter) (<-chan *model.OrgUserChange, error)
 }
 
 type OrgUserFilterResolver interface {
@@ -708,6 +723,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrgUser.Username(childComplexity), true
 
+	case "OrgUserChange.kind":
+		if e.ComplexityRoot.OrgUserChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.Kind(childComplexity), true
+	case "OrgUserChange.user":
+		if e.ComplexityRoot.OrgUserChange.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.User(childComplexity), true
+	case "OrgUserChange.userId":
+		if e.ComplexityRoot.OrgUserChange.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.UserID(childComplexity), true
+	case "OrgUserChange.version":
+		if e.ComplexityRoot.OrgUserChange.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.Version(childComplexity), true
+
 	case "OrgUserConnection.edges":
 		if e.ComplexityRoot.OrgUserConnection.Edges == nil {
 			break
@@ -926,6 +966,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RevokeResult.Unchanged(childComplexity), true
 
+	case "Subscription.orgUsersChanged":
+		if e.ComplexityRoot.Subscription.OrgUsersChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_orgUsersChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.OrgUsersChanged(childComplexity, args["filter"].(*model.OrgUserFilter)), true
+
 	case "Viewer.organizationId":
 		if e.ComplexityRoot.Viewer.OrganizationID == nil {
 			break
@@ -1020,6 +1072,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1332,6 +1401,49 @@ input MetadataCondition {
   exists: Boolean
   includes: JSON
   contains: String
+}
+
+"""
+Live updates of the caller's active organization (taken from the session
+token). Over graphql-ws (the graphql-transport-ws WebSocket subprotocol,
+token in connectionParams.authorization as "Bearer ...", or the upgrade
+request's Authorization header or __session cookie) or GraphQL over SSE
+(POST /graphql with Accept: text/event-stream). A subscription ends when the
+session token that opened it expires (graphql-ws: close code 4403; SSE: an
+UNAUTHENTICATED error, then complete): reconnect with a fresh token.
+"""
+type Subscription {
+  """
+  One event each time a member enters (ADDED), changes within (UPDATED) or
+  leaves (REMOVED) the set ` + "`" + `filter` + "`" + ` selects (null: every member): a role
+  change that moves a member out of ` + "`" + `roles: ["org:admin"]` + "`" + ` is REMOVED for
+  that subscriber. Fed by the changes this server applies (Clerk's webhooks,
+  its own admin writes, reloads that find differences). At most 5 open
+  subscriptions per caller (TOO_MANY_SUBSCRIPTIONS); a subscriber that falls
+  256 events behind is ended with SLOW_CONSUMER. Requires org:admin.
+  """
+  orgUsersChanged(filter: OrgUserFilter): OrgUserChange! @hasOrgRole(role: "org:admin")
+}
+
+"How a member's place in a subscriber's set changed."
+enum OrgUserChangeKind {
+  "The member entered the set: joined, or now matches the filter."
+  ADDED
+  "The member was in the set before and after, and changed."
+  UPDATED
+  "The member left the set: left the organization, or no longer matches the filter."
+  REMOVED
+}
+
+"One change to the set of members a subscription selects."
+type OrgUserChange {
+  kind: OrgUserChangeKind!
+  "The Clerk user id of the member."
+  userId: ID!
+  "The member as they are now; null when REMOVED."
+  user: OrgUser
+  "The version of the organization's member snapshot after the change (as in ETags)."
+  version: String!
 }
 
 """
@@ -1703,6 +1815,20 @@ func (ec *executionContext) childFields_OrgUser(ctx context.Context, field graph
 		return ec.fieldContext_OrgUser_banned(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrgUser", field.Name)
+}
+
+func (ec *executionContext) childFields_OrgUserChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_OrgUserChange_kind(ctx, field)
+	case "userId":
+		return ec.fieldContext_OrgUserChange_userId(ctx, field)
+	case "user":
+		return ec.fieldContext_OrgUserChange_user(ctx, field)
+	case "version":
+		return ec.fieldContext_OrgUserChange_version(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgUserChange", field.Name)
 }
 
 func (ec *executionContext) childFields_OrgUserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2172,6 +2298,20 @@ func (ec *executionContext) field_Query_orgUsers_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["before"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_orgUsersChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.OrgUserFilter, error) {
+			return ec.unmarshalOOrgUserFilter2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -4007,6 +4147,107 @@ func (ec *executionContext) fieldContext_OrgUser_banned(_ context.Context, field
 	return graphql.NewScalarFieldContext("OrgUser", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _OrgUserChange_kind(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OrgUserChangeKind) graphql.Marshaler {
+			return ec.marshalNOrgUserChangeKind2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChangeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgUserChange", field, false, false, "OrgUserChangeKind")
+}
+
+func (ec *executionContext) _OrgUserChange_userId(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgUserChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrgUserChange_user(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.Member) graphql.Marshaler {
+			return ec.marshalOOrgUser2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMember(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgUserChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgUserChange_version(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgUserChange", field, false, false, "String")
+}
+
 func (ec *executionContext) _OrgUserConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5032,6 +5273,68 @@ func (ec *executionContext) fieldContext_RevokeResult_items(_ context.Context, f
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_RevokeItem(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_orgUsersChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_orgUsersChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().OrgUsersChanged(ctx, fc.Args["filter"].(*model.OrgUserFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *model.OrgUserChange
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *model.OrgUserChange
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrgUserChange) graphql.Marshaler {
+			return ec.marshalNOrgUserChange2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_orgUsersChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgUserChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_orgUsersChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7585,6 +7888,54 @@ func (ec *executionContext) _OrgUser(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var orgUserChangeImplementors = []string{"OrgUserChange"}
+
+func (ec *executionContext) _OrgUserChange(ctx context.Context, sel ast.SelectionSet, obj *model.OrgUserChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgUserChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgUserChange")
+		case "kind":
+			out.Values[i] = ec._OrgUserChange_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._OrgUserChange_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._OrgUserChange_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._OrgUserChange_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var orgUserConnectionImplementors = []string{"OrgUserConnection"}
 
 func (ec *executionContext) _OrgUserConnection(ctx context.Context, sel ast.SelectionSet, obj *model.OrgUserConnection) graphql.Marshaler {
@@ -7968,6 +8319,26 @@ func (ec *executionContext) _RevokeResult(ctx context.Context, sel ast.Selection
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "orgUsersChanged":
+		return ec._Subscription_orgUsersChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var viewerImplementors = []string{"Viewer"}
@@ -8718,6 +9089,24 @@ func (ec *executionContext) marshalNOrgUser2ᚖgithubᚗcomᚋorgusersᚋorguser
 		return graphql.Null
 	}
 	return ec._OrgUser(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrgUserChange2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChange(ctx context.Context, sel ast.SelectionSet, v *model.OrgUserChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgUserChange!")
+		return graphql.Null
+	}
+	return ec._OrgUserChange(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOrgUserChangeKind2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChangeKind(ctx context.Context, v any) (model.OrgUserChangeKind, error) {
+	var res model.OrgUserChangeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOrgUserChangeKind2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChangeKind(ctx context.Context, sel ast.SelectionSet, v model.OrgUserChangeKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNOrgUserConnection2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrgUserConnection) graphql.Marshaler {

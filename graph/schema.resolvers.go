@@ -179,6 +179,11 @@ func (r *revokeItemResolver) Message(ctx context.Context, obj *directory.Invitat
 	return optional(obj.Message), nil
 }
 
+// OrgUsersChanged is the resolver for the orgUsersChanged field.
+func (r *subscriptionResolver) OrgUsersChanged(ctx context.Context, filter *model.OrgUserFilter) (<-chan *model.OrgUserChange, error) {
+	return r.orgUsersChanged(ctx, filter)
+}
+
 // Metadata is the resolver for the metadata field.
 func (r *orgUserFilterResolver) Metadata(ctx context.Context, obj *model.OrgUserFilter, data []map[string]any) error {
 	obj.Metadata = data
@@ -208,6 +213,9 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // RevokeItem returns RevokeItemResolver implementation.
 func (r *Resolver) RevokeItem() RevokeItemResolver { return &revokeItemResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // OrgUserFilter returns OrgUserFilterResolver implementation.
 func (r *Resolver) OrgUserFilter() OrgUserFilterResolver { return &orgUserFilterResolver{r} }
 
@@ -219,5 +227,6 @@ type (
 	orgUserFacetsResolver     struct{ *Resolver }
 	queryResolver             struct{ *Resolver }
 	revokeItemResolver        struct{ *Resolver }
+	subscriptionResolver      struct{ *Resolver }
 	orgUserFilterResolver     struct{ *Resolver }
 )

@@ -12,9 +12,11 @@ package live
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/orgusers/orgusers/internal/directory"
 )
@@ -60,7 +62,8 @@ const (
 	// subscriptions as it may.
 	CodeTooManySubscriptions directory.Code = "TOO_MANY_SUBSCRIPTIONS"
 	// CodeSlowConsumer: the subscriber did not read its events as fast as
-	// they came, and its buffer filled.
+	// they came: more than MaxPending members changed, or changes waited
+	// longer than MaxLag, while it was still busy with earlier ones.
 	CodeSlowConsumer directory.Code = "SLOW_CONSUMER"
 )
 
@@ -68,7 +71,8 @@ const (
 const (
 	DefaultMaxPerPrincipal = 5
 	DefaultMaxTotal        = 10000
-	DefaultBuffer          = 256
+	DefaultMaxPending      = 10000
+	DefaultMaxLag          = 10 * time.Second
 )
 
 // Config bounds a Hub. Zero fields take their defaults.
@@ -78,17 +82,26 @@ type Config struct {
 	MaxPerPrincipal int
 	// MaxTotal bounds the subscriptions of the process.
 	MaxTotal int
-	// Buffer is the events held for one subscriber that has not read
-	// them yet; one more closes it with SLOW_CONSUMER.
-	Buffer int
+	// MaxPending bounds the changed members waiting for a subscriber that
+	// is still sending earlier events: changes that arrive meanwhile are
+	// merged (a member changed twice is one event, computed from the
+	// newest snapshot), and past MaxPending members the subscriber is
+	// closed with SLOW_CONSUMER. One change, however many members it
+	// touches (a bulk role change, a reload), is never too many for a
+	// subscriber that is keeping up.
+	MaxPending int
+	// MaxLag bounds how long changes may wait for a subscriber still
+	// sending earlier events: one that is further behind when the next
+	// change comes is closed with SLOW_CONSUMER.
+	MaxLag time.Duration
 	// Logger hears reloads that fail; nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // Stats counts what a Hub did. Counters only grow, except Subscribers.
 type Stats struct {
-	Subscribers int    // open now
-	Events      uint64 // events queued for subscribers
+	Subscribers int    // open now (registered: their snapshot loaded)
+	Events      uint64 // events handed to subscribers
 	SlowClosed  uint64 // subscribers closed as slow consumers
 	Diffs       uint64 // snapshots diffed against their predecessor
 }
@@ -133,8 +146,11 @@ func NewHub(src directory.Source, cfg Config) *Hub {
 	if cfg.MaxTotal <= 0 {
 		cfg.MaxTotal = DefaultMaxTotal
 	}
-	if cfg.Buffer <= 0 {
-		cfg.Buffer = DefaultBuffer
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.MaxLag <= 0 {
+		cfg.MaxLag = DefaultMaxLag
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -157,10 +173,17 @@ type Subscription struct {
 	principal string
 	sel       *directory.Selector
 	stopCtx   func() bool
+	wake      chan struct{} // a batch is pending (capacity 1)
+	done      chan struct{} // closed by end
 
 	mu     sync.Mutex
 	closed bool
 	err    error
+	// The changes not yet turned into events: the members ids that
+	// changed from snapshot from to snapshot to (nil from: none pending).
+	from, to *directory.Snapshot
+	ids      []string
+	since    time.Time // when the pending changes began to wait
 }
 
 // Err returns why the subscription ended: nil while open or when it was
@@ -203,8 +226,9 @@ func (h *Hub) Subscribe(ctx context.Context, orgID, principal string, sel *direc
 		h.release(principal)
 		return nil, err
 	}
-	ch := make(chan Event, h.cfg.Buffer)
-	s := &Subscription{C: ch, ch: ch, hub: h, orgID: orgID, principal: principal, sel: sel}
+	ch := make(chan Event, 16)
+	s := &Subscription{C: ch, ch: ch, hub: h, orgID: orgID, principal: principal, sel: sel,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -217,6 +241,8 @@ func (h *Hub) Subscribe(ctx context.Context, orgID, principal string, sel *direc
 		h.orgs[orgID] = o
 	}
 	o.subs[s] = struct{}{}
+	h.wg.Add(1)
+	go s.run()
 	h.mu.Unlock()
 	s.mu.Lock()
 	s.stopCtx = context.AfterFunc(ctx, s.Close)
@@ -239,7 +265,8 @@ func (h *Hub) release(principal string) {
 	}
 }
 
-// end closes s with err (nil for a normal end) once.
+// end ends s with err (nil for a normal end) once. Its run goroutine
+// closes C.
 func (s *Subscription) end(err error) {
 	s.mu.Lock()
 	if s.closed {
@@ -247,7 +274,8 @@ func (s *Subscription) end(err error) {
 		return
 	}
 	s.closed, s.err = true, err
-	close(s.ch)
+	s.from, s.to, s.ids = nil, nil, nil
+	close(s.done)
 	stop := s.stopCtx
 	s.mu.Unlock()
 	if stop != nil {
@@ -265,25 +293,101 @@ func (s *Subscription) end(err error) {
 	h.release(s.principal)
 }
 
-// send queues ev for s, closing s as a slow consumer when its buffer is
-// full. It reports whether s is still open.
-func (s *Subscription) send(ev Event) bool {
+// enqueue hands s the members ids that changed from last to next. When s
+// is still busy with earlier changes they are merged with them; past
+// MaxPending members s is closed as a slow consumer.
+func (s *Subscription) enqueue(last, next *directory.Snapshot, ids []string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return false
+		return
 	}
-	select {
-	case s.ch <- ev:
-		s.mu.Unlock()
-		s.hub.events.Add(1)
-		return true
-	default:
+	if s.from == nil {
+		s.from, s.to, s.ids, s.since = last, next, ids, time.Now() // ids shared, never modified
+	} else {
+		s.to, s.ids = next, union(s.ids, ids)
+		var why string
+		switch cfg := s.hub.cfg; {
+		case len(s.ids) > cfg.MaxPending:
+			why = fmt.Sprintf("more than %d members changed while the subscriber was still reading earlier events; subscribe again", cfg.MaxPending)
+		case time.Since(s.since) > cfg.MaxLag:
+			why = fmt.Sprintf("changes waited more than %s for the subscriber to read earlier events; subscribe again", cfg.MaxLag)
+		}
+		if why != "" {
+			s.mu.Unlock()
+			s.hub.slow.Add(1)
+			s.end(directory.Errorf(CodeSlowConsumer, "%s", why))
+			return
+		}
 	}
 	s.mu.Unlock()
-	s.hub.slow.Add(1)
-	s.end(directory.Errorf(CodeSlowConsumer, "the subscriber fell %d events behind; subscribe again", cap(s.ch)))
-	return false
+	select {
+	case s.wake <- struct{}{}:
+	default: // already signalled
+	}
+}
+
+// union merges two sorted lists of ids into a new one.
+func union(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// run turns s's pending changes into events, at the pace s's reader takes
+// them, until s ends; then it closes C.
+func (s *Subscription) run() {
+	defer s.hub.wg.Done()
+	defer close(s.ch)
+	for {
+		select {
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+		s.mu.Lock()
+		from, to, ids := s.from, s.to, s.ids
+		s.from, s.to, s.ids = nil, nil, nil
+		s.mu.Unlock()
+		if from == nil {
+			continue
+		}
+		was, is := s.sel.Bind(from), s.sel.Bind(to)
+		version := to.Version()
+		for _, id := range ids {
+			var ev Event
+			switch in, out := was(id), is(id); {
+			case in && out:
+				ev = Event{Kind: Updated, UserID: id, Member: to.Member(id), Version: version}
+			case out:
+				ev = Event{Kind: Added, UserID: id, Member: to.Member(id), Version: version}
+			case in:
+				ev = Event{Kind: Removed, UserID: id, Version: version}
+			default:
+				continue
+			}
+			select {
+			case s.ch <- ev:
+				s.hub.events.Add(1)
+			case <-s.done:
+				return
+			}
+		}
+	}
 }
 
 // Observe reports that orgID's snapshot is now snap (nil: dropped, to be
@@ -343,7 +447,7 @@ func (h *Hub) work(orgID string, o *org) {
 		h.diffs.Add(1)
 		if ids := directory.Diff(last, next); len(ids) > 0 {
 			for _, s := range subs {
-				s.deliver(last, next, ids)
+				s.enqueue(last, next, ids)
 			}
 		}
 		h.mu.Lock()
@@ -352,33 +456,13 @@ func (h *Hub) work(orgID string, o *org) {
 	}
 }
 
-// deliver sends s the events of the members ids that changed from last to
-// next, as s's filter sees them.
-func (s *Subscription) deliver(last, next *directory.Snapshot, ids []string) {
-	was, is := s.sel.Bind(last), s.sel.Bind(next)
-	version := next.Version()
-	for _, id := range ids {
-		var ev Event
-		switch in, out := was(id), is(id); {
-		case in && out:
-			ev = Event{Kind: Updated, UserID: id, Member: next.Member(id), Version: version}
-		case out:
-			ev = Event{Kind: Added, UserID: id, Member: next.Member(id), Version: version}
-		case in:
-			ev = Event{Kind: Removed, UserID: id, Version: version}
-		default:
-			continue
-		}
-		if !s.send(ev) {
-			return
-		}
-	}
-}
-
 // Stats returns the counts so far.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	n := h.total
+	n := 0
+	for _, o := range h.orgs {
+		n += len(o.subs)
+	}
 	h.mu.Unlock()
 	return Stats{Subscribers: n, Events: h.events.Load(), SlowClosed: h.slow.Load(), Diffs: h.diffs.Load()}
 }
