@@ -968,6 +968,10 @@ webhook reaches this server before curl returns, and the next query shows it:
     -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' -d '{"role":"org:billing"}'
   curl -s %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
     -d '{"query":"{ orgUser(id: \"user_acme_member\") { email role } }"}'
+
+Watch changes live (run it in another terminal, then the PATCH above; the event arrives at once):
+  curl -N %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -H 'Accept: text/event-stream' \
+    -d '{"query":"subscription { orgUsersChanged { kind userId user { email role } } }"}'
 `, base, apiURL, t.Admin, t.Member, t.NoOrg, secretKey)
 }
 
