@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -483,4 +484,48 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 		}
 	}
 	slow.completes(t)
+}
+
+// BenchmarkWebhookToSubscribers measures the time from a webhook's
+// arrival (a role change, signed as Clerk signs it) to each of 1,000 SSE
+// subscribers on one process receiving its event.
+func BenchmarkWebhookToSubscribers(b *testing.B) {
+	const subscribers = 1000
+	secret, key := newWebhookSecret(b)
+	s := newStack(b, Extras{}, "CLERK_WEBHOOK_SIGNING_SECRET", secret,
+		"SUBSCRIPTIONS_MAX_PER_CALLER", fmt.Sprint(subscribers), "SUBSCRIPTIONS_MAX", fmt.Sprint(subscribers))
+	arrived := make(chan time.Time, subscribers)
+	for range subscribers {
+		st := s.subscribeSSE(b, s.tokens.Admin, map[string]any{"filter": map[string]any{"roles": []string{"org:member", "org:billing"}}})
+		go func() {
+			for f := range st.frames {
+				if f.event == "next" {
+					arrived <- time.Now()
+				}
+			}
+		}()
+	}
+	waitSubscribers(b, s, subscribers)
+	roles := []string{"org:billing", "org:member"}
+	var took []time.Duration
+	stamp := time.Now().UnixMilli()
+	for i := 0; b.Loop(); i++ {
+		stamp++
+		t0 := time.Now()
+		if status, body := s.deliver(b, key, delivery{body: membershipEvent("organizationMembership.updated", clerkemu.OrgAcme, clerkemu.UserAcmeMember, roles[i%2], stamp)}, nil); status != 200 {
+			b.Fatalf("%d %s", status, body)
+		}
+		for range subscribers {
+			select {
+			case at := <-arrived:
+				took = append(took, at.Sub(t0))
+			case <-time.After(30 * time.Second):
+				b.Fatalf("%d of %d subscribers got the event", len(took)%subscribers, subscribers)
+			}
+		}
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
 }
