@@ -185,6 +185,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Node           func(childComplexity int, id string) int
 		OrgInvitations func(childComplexity int, status []directory.InvitationStatus, search *string, first *int, after *string) int
 		OrgUser        func(childComplexity int, id string) int
 		OrgUsers       func(childComplexity int, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) int
@@ -255,6 +256,7 @@ type OrgUserFacetsResolver interface {
 type QueryResolver interface {
 	OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) (*model.OrgUserConnection, error)
 	OrgUser(ctx context.Context, id string) (*directory.Member, error)
+	Node(ctx context.Context, id string) (model.Node, error)
 	OrgInvitations(ctx context.Context, status []directory.InvitationStatus, search *string, first *int, after *string) (*model.OrgInvitationConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 }
@@ -852,6 +854,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
 	case "Query.orgInvitations":
 		if e.ComplexityRoot.Query.OrgInvitations == nil {
 			break
@@ -1156,6 +1169,15 @@ type Query {
   orgUser(id: ID!): OrgUser @hasOrgRole(role: "org:admin")
 
   """
+  Relay's object refetch: the object with this id, as the caller may see it
+  now. An OrgUser's id is its Clerk user id, looked up among the members of
+  the caller's active organization (taken from the session token): null for
+  an id of anyone else, including members of other organizations. Requires
+  org:admin.
+  """
+  node(id: ID!): Node @hasOrgRole(role: "org:admin")
+
+  """
   Invitations to the caller's active organization (taken from the session
   token, never from arguments), newest first (createdAt descending, then id).
   ` + "`" + `status` + "`" + ` selects any of these statuses (null: all; an empty list: none);
@@ -1226,8 +1248,16 @@ type Viewer {
   permissions: [String!]!
 }
 
+"""
+An object that node(id) fetches again (Relay's Node interface, so that
+relay-compiler accepts @refetchable on OrgUser fragments).
+"""
+interface Node {
+  id: ID!
+}
+
 "A member of an organization: a Clerk user joined with their organization membership."
-type OrgUser {
+type OrgUser implements Node {
   "The Clerk user id."
   id: ID!
   "The primary email address."
@@ -2192,6 +2222,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4822,6 +4866,68 @@ func (ec *executionContext) fieldContext_Query_orgUser(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal model.Node
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal model.Node
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_orgInvitations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7195,6 +7301,26 @@ func UnmarshalUpdateOrgMemberRolesInput(ctx context.Context, raw any) (model.Upd
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case directory.Member:
+		return ec._OrgUser(ctx, sel, &obj)
+	case *directory.Member:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._OrgUser(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -7785,7 +7911,7 @@ func (ec *executionContext) _OrgInvitationConnection(ctx context.Context, sel as
 	return out
 }
 
-var orgUserImplementors = []string{"OrgUser"}
+var orgUserImplementors = []string{"OrgUser", "Node"}
 
 func (ec *executionContext) _OrgUser(ctx context.Context, sel ast.SelectionSet, obj *directory.Member) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, orgUserImplementors)
@@ -8158,6 +8284,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_orgUser(ctx, field)
+				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
 				})
 		case "orgInvitations":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -9683,6 +9815,13 @@ func (ec *executionContext) marshalOMetadataSource2ᚖgithubᚗcomᚋorgusersᚋ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalONode2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOrgUser2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMember(ctx context.Context, sel ast.SelectionSet, v *directory.Member) graphql.Marshaler {

@@ -140,6 +140,15 @@ func (r *queryResolver) OrgUser(ctx context.Context, id string) (*directory.Memb
 	return m, nil
 }
 
+// Node is the resolver for the node field.
+func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	m, err := r.OrgUser(ctx, id)
+	if m == nil || err != nil {
+		return nil, err // an untyped nil: GraphQL null, not a null member
+	}
+	return m, nil
+}
+
 // OrgInvitations is the resolver for the orgInvitations field.
 func (r *queryResolver) OrgInvitations(ctx context.Context, status []directory.InvitationStatus, search *string, first *int, after *string) (*model.OrgInvitationConnection, error) {
 	return r.orgInvitations(ctx, status, search, first, after)
