@@ -23,10 +23,16 @@
   var PAGE_SIZE = 25;
   var BULK_ITEMS_SHOWN = 200;
 
-  var PAGE_QUERY = 'query DashboardPage($filter: OrgUserFilter, $first: Int, $after: String, $last: Int, $before: String) {' +
-    ' orgUsers(filter: $filter, first: $first, after: $after, last: $last, before: $before, orderBy: {field: EMAIL, direction: ASC}) {' +
-    ' totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }' +
-    ' nodes { id email firstName lastName role roleName lastSignInAt publicMetadata } } }';
+  // Two texts: the server refuses `first` and `last` in one field even when
+  // one of them is a null variable (and `first` defaults to 100).
+  function pageQuery(back) {
+    var args = back ? '$last: Int, $before: String' : '$first: Int, $after: String';
+    var use = back ? 'last: $last, before: $before' : 'first: $first, after: $after';
+    return 'query DashboardPage($filter: OrgUserFilter, ' + args + ') {' +
+      ' orgUsers(filter: $filter, ' + use + ', orderBy: {field: EMAIL, direction: ASC}) {' +
+      ' totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }' +
+      ' nodes { id email firstName lastName role roleName lastSignInAt publicMetadata } } }';
+  }
   var FACETS_QUERY = 'query DashboardFacets($filter: OrgUserFilter) {' +
     ' orgUsers(filter: $filter, first: 0) { totalCount facets {' +
     ' roles { value count } signInStatus { value count } lastSignIn(bucketsDays: [7, 30, 90]) { value count } } } }';
@@ -292,7 +298,7 @@
     var n = ++seq.page;
     var vars = { filter: state.filter };
     Object.keys(state.page).forEach(function (k) { vars[k] = state.page[k]; });
-    return gql(PAGE_QUERY, vars).then(function (data) {
+    return gql(pageQuery('last' in state.page), vars).then(function (data) {
       if (n !== seq.page) return;
       var c = data.orgUsers;
       state.pageInfo = c.pageInfo;
@@ -311,9 +317,9 @@
       }
       $('rows').replaceChildren.apply($('rows'), rows);
       if (!c.pageInfo.hasPreviousPage) state.pageNo = 1;
-      var from = c.nodes.length ? (state.pageNo - 1) * PAGE_SIZE + 1 : 0;
-      $('page-info').textContent = 'Page ' + state.pageNo + ' · ' + from + '–' +
-        (from ? from + c.nodes.length - 1 : 0) + ' of ' + c.totalCount;
+      var from = (state.pageNo - 1) * PAGE_SIZE + 1;
+      $('page-info').textContent = c.nodes.length ? 'Page ' + state.pageNo + ' · ' + from + '–' +
+        (from + c.nodes.length - 1) + ' of ' + c.totalCount : '';
       $('total').textContent = c.totalCount + (c.totalCount === 1 ? ' member' : ' members');
       $('prev').disabled = !c.pageInfo.hasPreviousPage;
       $('next').disabled = !c.pageInfo.hasNextPage;
@@ -342,10 +348,13 @@
 
   var preview = null; // {filter, role, matched} of the last dry run
 
+  // resetBulk forgets the preview: another filter or role needs another.
   function resetBulk() {
     preview = null;
     $('bulk-apply').disabled = true;
     $('bulk-apply').textContent = 'Apply';
+    $('bulk-summary').textContent = '';
+    $('bulk-items').hidden = true;
   }
 
   function renderBulk(r, role) {
