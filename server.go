@@ -40,6 +40,7 @@ import (
 	"github.com/orgusers/orgusers/internal/cache"
 	"github.com/orgusers/orgusers/internal/clerkemu"
 	"github.com/orgusers/orgusers/internal/clerksource"
+	"github.com/orgusers/orgusers/internal/dashboard"
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/graphiql"
 	"github.com/orgusers/orgusers/internal/live"
@@ -395,7 +396,8 @@ func (a *App) Close() {
 
 // Extras are the demo-only parts of the wiring.
 type Extras struct {
-	// DemoTokens, when non-nil, is served at GET /demo/tokens and prefilled in GraphiQL.
+	// DemoTokens, when non-nil, is served at GET /demo/tokens and prefilled
+	// in GraphiQL and the dashboard.
 	DemoTokens *clerkemu.DemoTokens
 	// HTTPClient is used for every Clerk call; nil means a default client.
 	HTTPClient *http.Client
@@ -548,6 +550,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		page := graphiql.Handler(gcfg)
 		mux.Handle("GET /{$}", page)
 		mux.Handle("GET "+graphiql.AssetPrefix, page)
+		// The dashboard is a client of the public API like GraphiQL, served
+		// where GraphiQL is, with the same demo credential.
+		dash := dashboard.Handler(dashboard.Config{Endpoint: "/graphql", Title: "orgusers dashboard", Headers: gcfg.Headers})
+		mux.Handle("GET "+dashboard.Path, dash)
+		mux.Handle("GET "+dashboard.AssetPrefix, dash)
 	}
 	if x.DemoTokens != nil {
 		body, _ := json.Marshal(map[string]string{"admin": x.DemoTokens.Admin, "member": x.DemoTokens.Member, "noOrg": x.DemoTokens.NoOrg})
@@ -567,7 +574,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	}
 	routes := []string{"/graphql", rest.Path, rest.OpenAPIPath, "/healthz", "/readyz", WebhookPath, "/demo/tokens", "/"}
 	if cfg.Introspection {
-		routes = append(routes, graphiql.AssetPrefix)
+		routes = append(routes, graphiql.AssetPrefix, dashboard.Path, dashboard.AssetPrefix)
 	}
 	route := accesslog.PathRoutes(routes...)
 	if m != nil {
@@ -915,7 +922,7 @@ var envVars = [][3]string{
 	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may take to finish at SIGTERM"},
 	{"LOG_FORMAT", "json (text in -demo)", "json or text"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
-	{"GRAPHQL_INTROSPECTION", "false", "schema introspection, suggestions and GraphiQL at / (on in -demo)"},
+	{"GRAPHQL_INTROSPECTION", "false", "schema introspection, suggestions, GraphiQL at / and the dashboard at /dashboard (on in -demo)"},
 	{"CACHE_TTL", "30s", "a member snapshot is fresh this long (with webhooks, 5m suggested)"},
 	{"CACHE_MAX_STALE", "10m", "while Clerk fails, serve the last snapshot up to this age"},
 	{"CACHE_MAX_ORGS", "1000", "organizations kept in memory"},
@@ -947,6 +954,7 @@ func printDemoBanner(out io.Writer, base, apiURL, secretKey string, t clerkemu.D
 	fmt.Fprintf(out, `orgusers demo mode: serving against a local Clerk emulator (generated data, no Clerk account).
 
   GraphiQL        %[1]s/            (opens with the admin token filled in)
+  Dashboard       %[1]s/dashboard   (facets, members, bulk role change, live updates)
   GraphQL         %[1]s/graphql
   REST            %[1]s/api/organization/users
   Demo tokens     %[1]s/demo/tokens
