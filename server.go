@@ -482,6 +482,12 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 			}
 		})
 	}
+	if m != nil {
+		m.RegisterLive(func() metrics.LiveStats {
+			st := hub.Stats()
+			return metrics.LiveStats{Subscribers: st.Subscribers, Events: st.Events, SlowClosed: st.SlowClosed, Diffs: st.Diffs}
+		})
+	}
 	svc := &directory.Service{Source: snapshots}
 	// A bulk call stops before the server's 60 s WriteTimeout would cut its
 	// answer; the members it did not reach are SKIPPED (run it again: what
