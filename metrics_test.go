@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orgusers/orgusers/internal/clerkemu"
+	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/rest"
 )
 
@@ -337,5 +338,37 @@ func BenchmarkWarmQueryMetrics(b *testing.B) {
 				serve()
 			}
 		})
+	}
+}
+
+// TestMetricsOfSubscriptions: the subscriptions' gauge and counters follow
+// a subscriber and the event it is sent.
+func TestMetricsOfSubscriptions(t *testing.T) {
+	s := newStack(t, Extras{}, "METRICS_ADDR", "127.0.0.1:0")
+	before := s.scrape(t)
+	sub := s.subscribeSSE(t, s.tokens.Admin, nil)
+	waitSubscribers(t, s, 1)
+	snap, err := s.app.Cache.Members(context.Background(), clerkemu.OrgAcme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *snap.Member(clerkemu.UserAcmeMember)
+	m.Role, m.MembershipUpdatedAt = "org:billing", time.Now()
+	if err := s.app.Cache.Apply(context.Background(), []directory.Change{{Kind: directory.ChangeMemberUpserted, OrgID: clerkemu.OrgAcme, UserID: m.UserID, Member: m, UpdatedAt: m.MembershipUpdatedAt}}); err != nil {
+		t.Fatal(err)
+	}
+	wantChange(t, sub.next(t), "UPDATED", clerkemu.UserAcmeMember, "org:billing")
+	after := s.scrape(t)
+	for name, want := range map[string]float64{
+		"orgusers_subscriptions_open":              1,
+		"orgusers_subscriptions_events_total":      1,
+		"orgusers_subscriptions_slow_closed_total": 0,
+	} {
+		if got := after[series(name)] - before[series(name)]; got != want {
+			t.Errorf("%s rose by %v, want %v", name, got, want)
+		}
+	}
+	if d := after[series("orgusers_subscriptions_diffs_total")]; d < 1 {
+		t.Errorf("diffs_total = %v", d)
 	}
 }

@@ -40,8 +40,10 @@ import (
 	"github.com/orgusers/orgusers/internal/cache"
 	"github.com/orgusers/orgusers/internal/clerkemu"
 	"github.com/orgusers/orgusers/internal/clerksource"
+	"github.com/orgusers/orgusers/internal/dashboard"
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/graphiql"
+	"github.com/orgusers/orgusers/internal/live"
 	"github.com/orgusers/orgusers/internal/metrics"
 	"github.com/orgusers/orgusers/internal/rest"
 	"github.com/orgusers/orgusers/internal/tracing"
@@ -108,6 +110,13 @@ type Config struct {
 	CacheMaxOrgs  int
 	CacheMaxBytes int64
 	RateLimit     int
+	// SubscriptionsPerCaller and Subscriptions bound the open
+	// orgUsersChanged subscriptions of one caller and of the process
+	// (SUBSCRIPTIONS_MAX_PER_CALLER, SUBSCRIPTIONS_MAX).
+	SubscriptionsPerCaller, Subscriptions int
+	// SubscriptionMaxLag is how far behind a subscriber may fall before
+	// it is closed with SLOW_CONSUMER (SUBSCRIPTIONS_MAX_LAG).
+	SubscriptionMaxLag time.Duration
 	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
 	Limits graph.Limits
 	// LogFormat (json or text) and LogLevel shape the logger (LOG_FORMAT,
@@ -225,6 +234,15 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.RateLimit, err = intEnv(env, "CLERK_RATE_LIMIT", 900, 1, 1<<20); err != nil {
+		return Config{}, err
+	}
+	if c.SubscriptionsPerCaller, err = intEnv(env, "SUBSCRIPTIONS_MAX_PER_CALLER", live.DefaultMaxPerPrincipal, 1, 1000); err != nil {
+		return Config{}, err
+	}
+	if c.Subscriptions, err = intEnv(env, "SUBSCRIPTIONS_MAX", live.DefaultMaxTotal, 1, 1<<20); err != nil {
+		return Config{}, err
+	}
+	if c.SubscriptionMaxLag, err = durationEnv(env, "SUBSCRIPTIONS_MAX_LAG", live.DefaultMaxLag); err != nil {
 		return Config{}, err
 	}
 	for _, l := range []struct {
@@ -375,6 +393,8 @@ type App struct {
 	// listener); nil when METRICS_ADDR is unset.
 	Metrics http.Handler
 	Cache   *cache.Cache
+	// Live is the hub of the orgUsersChanged subscriptions.
+	Live    *live.Hub
 	closers []func()
 	// draining makes /readyz answer 503 from the moment shutdown begins.
 	draining atomic.Bool
@@ -393,7 +413,8 @@ func (a *App) Close() {
 
 // Extras are the demo-only parts of the wiring.
 type Extras struct {
-	// DemoTokens, when non-nil, is served at GET /demo/tokens and prefilled in GraphiQL.
+	// DemoTokens, when non-nil, is served at GET /demo/tokens and prefilled
+	// in GraphiQL and the dashboard.
 	DemoTokens *clerkemu.DemoTokens
 	// HTTPClient is used for every Clerk call; nil means a default client.
 	HTTPClient *http.Client
@@ -463,7 +484,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if tp != nil {
 		ccache.OnLoad = tracing.LoadSpans(tp)
 	}
+	// The live subscriptions follow every snapshot the cache installs.
+	var hub *live.Hub
+	ccache.OnSnapshot = func(orgID string, snap *directory.Snapshot) { hub.Observe(orgID, snap) }
 	snapshots := cache.New(repo, ccache)
+	hub = live.NewHub(snapshots, live.Config{MaxPerPrincipal: cfg.SubscriptionsPerCaller, MaxTotal: cfg.Subscriptions, MaxLag: cfg.SubscriptionMaxLag, Logger: logger})
 	if m != nil {
 		m.RegisterCache(func() metrics.CacheStats {
 			st := snapshots.Stats()
@@ -472,6 +497,12 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 				Refreshes: st.Refreshes, Errors: st.Errors, Evictions: st.Evictions, Patches: st.Patches,
 				Entries: st.Entries, Bytes: snapshots.SizeBytes(),
 			}
+		})
+	}
+	if m != nil {
+		m.RegisterLive(func() metrics.LiveStats {
+			st := hub.Stats()
+			return metrics.LiveStats{Subscribers: st.Subscribers, Events: st.Events, SlowClosed: st.SlowClosed, Diffs: st.Diffs}
 		})
 	}
 	svc := &directory.Service{Source: snapshots}
@@ -484,7 +515,8 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	// and reloaded after this service's own invites and revokes.
 	invitations := &directory.Invitations{Store: repo, Members: snapshots, Deadline: 50 * time.Second, Logger: logger}
 
-	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger, FastPath: cfg.FastPath}
+	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Live: hub,
+		VerifyToken: verifier.Verify, UpgradeOrigin: browser.UpgradeOrigin(cfg.CORSAllowedOrigins, nil), Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger, FastPath: cfg.FastPath}
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}
@@ -494,7 +526,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	gopts.TracerProvider = tp
 	gql := graph.NewHandler(gopts)
 	mux := http.NewServeMux()
-	app := &App{Cache: snapshots, closers: []func(){snapshots.Close}}
+	app := &App{Cache: snapshots, Live: hub, closers: []func(){snapshots.Close, hub.Close}}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
@@ -541,6 +573,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		page := graphiql.Handler(gcfg)
 		mux.Handle("GET /{$}", page)
 		mux.Handle("GET "+graphiql.AssetPrefix, page)
+		// The dashboard is a client of the public API like GraphiQL, served
+		// where GraphiQL is, with the same demo credential.
+		dash := dashboard.Handler(dashboard.Config{Endpoint: "/graphql", Title: "orgusers dashboard", Headers: gcfg.Headers})
+		mux.Handle("GET "+dashboard.Path, dash)
+		mux.Handle("GET "+dashboard.AssetPrefix, dash)
 	}
 	if x.DemoTokens != nil {
 		body, _ := json.Marshal(map[string]string{"admin": x.DemoTokens.Admin, "member": x.DemoTokens.Member, "noOrg": x.DemoTokens.NoOrg})
@@ -560,7 +597,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	}
 	routes := []string{"/graphql", rest.Path, rest.OpenAPIPath, "/healthz", "/readyz", WebhookPath, "/demo/tokens", "/"}
 	if cfg.Introspection {
-		routes = append(routes, graphiql.AssetPrefix)
+		routes = append(routes, graphiql.AssetPrefix, dashboard.Path, dashboard.AssetPrefix)
 	}
 	route := accesslog.PathRoutes(routes...)
 	if m != nil {
@@ -828,6 +865,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	// Not ready first, then no new connections, then in-flight requests
 	// finish within SHUTDOWN_TIMEOUT.
 	app.Drain()
+	// Subscriptions end now (their streams complete; clients reconnect to
+	// another replica) rather than holding the shutdown to its timeout.
+	app.Live.Close()
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -905,11 +945,14 @@ var envVars = [][3]string{
 	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may take to finish at SIGTERM"},
 	{"LOG_FORMAT", "json (text in -demo)", "json or text"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
-	{"GRAPHQL_INTROSPECTION", "false", "schema introspection, suggestions and GraphiQL at / (on in -demo)"},
+	{"GRAPHQL_INTROSPECTION", "false", "schema introspection, suggestions, GraphiQL at / and the dashboard at /dashboard (on in -demo)"},
 	{"GRAPHQL_FAST_PATH", "on", "answer orgUsers/orgUser queries without gqlgen's executor, byte-identically; off uses the executor for everything"},
 	{"CACHE_TTL", "30s", "a member snapshot is fresh this long (with webhooks, 5m suggested)"},
 	{"CACHE_MAX_STALE", "10m", "while Clerk fails, serve the last snapshot up to this age"},
 	{"CACHE_MAX_ORGS", "1000", "organizations kept in memory"},
+	{"SUBSCRIPTIONS_MAX_PER_CALLER", "5", "open orgUsersChanged subscriptions one caller (user in an organization) may hold"},
+	{"SUBSCRIPTIONS_MAX", "10000", "open orgUsersChanged subscriptions of the process"},
+	{"SUBSCRIPTIONS_MAX_LAG", "10s", "how far behind a subscriber may fall (changes waiting while it still reads earlier ones) before it is closed with SLOW_CONSUMER"},
 	{"CACHE_MAX_BYTES", "256MiB", "estimated heap of the member snapshots kept (512KiB, 256MiB, 2GiB or bytes)"},
 	{"GRAPHQL_TRUSTED_DOCUMENTS", "none", "an Apollo persisted query manifest (JSON): only its operations run"},
 	{"GRAPHQL_MAX_DEPTH", "8", "field nesting, fragments expanded"},
@@ -935,6 +978,7 @@ func printDemoBanner(out io.Writer, base, apiURL, secretKey string, t clerkemu.D
 	fmt.Fprintf(out, `orgusers demo mode: serving against a local Clerk emulator (generated data, no Clerk account).
 
   GraphiQL        %[1]s/            (opens with the admin token filled in)
+  Dashboard       %[1]s/dashboard   (facets, members, bulk role change, live updates)
   GraphQL         %[1]s/graphql
   REST            %[1]s/api/organization/users
   Demo tokens     %[1]s/demo/tokens
@@ -956,6 +1000,10 @@ webhook reaches this server before curl returns, and the next query shows it:
     -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' -d '{"role":"org:billing"}'
   curl -s %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
     -d '{"query":"{ orgUser(id: \"user_acme_member\") { email role } }"}'
+
+Watch changes live (run it in another terminal, then the PATCH above; the event arrives at once):
+  curl -N %[1]s/graphql -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -H 'Accept: text/event-stream' \
+    -d '{"query":"subscription { orgUsersChanged { kind userId user { email role } } }"}'
 `, base, apiURL, t.Admin, t.Member, t.NoOrg, secretKey)
 }
 

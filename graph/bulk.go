@@ -37,9 +37,24 @@ func optional(s string) *string {
 	return &s
 }
 
-// firstGiven reports whether the field being resolved was given `first`
-// in the query itself (a literal or a variable), not by its default.
+// firstGiven reports whether the field being resolved was given a
+// non-null `first` in the query itself (a literal, or a variable the
+// request sets), not by its default: `orgUsers(first: $first, last:
+// $last)` pages backward when only $last is set, as Relay's
+// bidirectional connections ask.
 func firstGiven(ctx context.Context) bool {
 	fc := graphql.GetFieldContext(ctx)
-	return fc != nil && fc.Field.Field != nil && fc.Field.Arguments.ForName("first") != nil
+	if fc == nil || fc.Field.Field == nil {
+		return false
+	}
+	arg := fc.Field.Arguments.ForName("first")
+	if arg == nil {
+		return false
+	}
+	var vars map[string]any
+	if oc := graphql.GetOperationContext(ctx); oc != nil {
+		vars = oc.Variables
+	}
+	v, err := arg.Value.Value(vars)
+	return err == nil && v != nil
 }

@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	OrgUserFacets() OrgUserFacetsResolver
 	Query() QueryResolver
 	RevokeItem() RevokeItemResolver
+	Subscription() SubscriptionResolver
 	OrgUserFilter() OrgUserFilterResolver
 }
 
@@ -149,6 +150,13 @@ type ComplexityRoot struct {
 		Username           func(childComplexity int) int
 	}
 
+	OrgUserChange struct {
+		Kind    func(childComplexity int) int
+		User    func(childComplexity int) int
+		UserID  func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
 	OrgUserConnection struct {
 		Edges      func(childComplexity int) int
 		Facets     func(childComplexity int) int
@@ -177,6 +185,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Node           func(childComplexity int, id string) int
 		OrgInvitations func(childComplexity int, status []directory.InvitationStatus, search *string, first *int, after *string) int
 		OrgUser        func(childComplexity int, id string) int
 		OrgUsers       func(childComplexity int, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) int
@@ -199,6 +208,10 @@ type ComplexityRoot struct {
 		Skipped   func(childComplexity int) int
 		Succeeded func(childComplexity int) int
 		Unchanged func(childComplexity int) int
+	}
+
+	Subscription struct {
+		OrgUsersChanged func(childComplexity int, filter *model.OrgUserFilter) int
 	}
 
 	Viewer struct {
@@ -243,6 +256,7 @@ type OrgUserFacetsResolver interface {
 type QueryResolver interface {
 	OrgUsers(ctx context.Context, filter *model.OrgUserFilter, orderBy *model.OrgUserOrder, first *int, after *string, last *int, before *string) (*model.OrgUserConnection, error)
 	OrgUser(ctx context.Context, id string) (*directory.Member, error)
+	Node(ctx context.Context, id string) (model.Node, error)
 	OrgInvitations(ctx context.Context, status []directory.InvitationStatus, search *string, first *int, after *string) (*model.OrgInvitationConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 }
@@ -251,6 +265,9 @@ type RevokeItemResolver interface {
 
 	Code(ctx context.Context, obj *directory.InvitationItem) (*string, error)
 	Message(ctx context.Context, obj *directory.InvitationItem) (*string, error)
+}
+type SubscriptionResolver interface {
+	OrgUsersChanged(ctx context.Context, filter *model.OrgUserFilter) (<-chan *model.OrgUserChange, error)
 }
 
 type OrgUserFilterResolver interface {
@@ -708,6 +725,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrgUser.Username(childComplexity), true
 
+	case "OrgUserChange.kind":
+		if e.ComplexityRoot.OrgUserChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.Kind(childComplexity), true
+	case "OrgUserChange.user":
+		if e.ComplexityRoot.OrgUserChange.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.User(childComplexity), true
+	case "OrgUserChange.userId":
+		if e.ComplexityRoot.OrgUserChange.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.UserID(childComplexity), true
+	case "OrgUserChange.version":
+		if e.ComplexityRoot.OrgUserChange.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgUserChange.Version(childComplexity), true
+
 	case "OrgUserConnection.edges":
 		if e.ComplexityRoot.OrgUserConnection.Edges == nil {
 			break
@@ -812,6 +854,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
 	case "Query.orgInvitations":
 		if e.ComplexityRoot.Query.OrgInvitations == nil {
 			break
@@ -926,6 +979,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RevokeResult.Unchanged(childComplexity), true
 
+	case "Subscription.orgUsersChanged":
+		if e.ComplexityRoot.Subscription.OrgUsersChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_orgUsersChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.OrgUsersChanged(childComplexity, args["filter"].(*model.OrgUserFilter)), true
+
 	case "Viewer.organizationId":
 		if e.ComplexityRoot.Viewer.OrganizationID == nil {
 			break
@@ -1026,6 +1091,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1085,6 +1167,15 @@ type Query {
 
   "One member of the caller's active organization; null when that user is not a member. Requires org:admin."
   orgUser(id: ID!): OrgUser @hasOrgRole(role: "org:admin")
+
+  """
+  Relay's object refetch: the object with this id, as the caller may see it
+  now. An OrgUser's id is its Clerk user id, looked up among the members of
+  the caller's active organization (taken from the session token): null for
+  an id of anyone else, including members of other organizations. Requires
+  org:admin.
+  """
+  node(id: ID!): Node @hasOrgRole(role: "org:admin")
 
   """
   Invitations to the caller's active organization (taken from the session
@@ -1157,8 +1248,16 @@ type Viewer {
   permissions: [String!]!
 }
 
+"""
+An object that node(id) fetches again (Relay's Node interface, so that
+relay-compiler accepts @refetchable on OrgUser fragments).
+"""
+interface Node {
+  id: ID!
+}
+
 "A member of an organization: a Clerk user joined with their organization membership."
-type OrgUser {
+type OrgUser implements Node {
   "The Clerk user id."
   id: ID!
   "The primary email address."
@@ -1332,6 +1431,49 @@ input MetadataCondition {
   exists: Boolean
   includes: JSON
   contains: String
+}
+
+"""
+Live updates of the caller's active organization (taken from the session
+token). Over graphql-ws (the graphql-transport-ws WebSocket subprotocol,
+token in connectionParams.authorization as "Bearer ...", or the upgrade
+request's Authorization header or __session cookie) or GraphQL over SSE
+(POST /graphql with Accept: text/event-stream). A subscription ends when the
+session token that opened it expires (graphql-ws: close code 4403; SSE: an
+UNAUTHENTICATED error, then complete): reconnect with a fresh token.
+"""
+type Subscription {
+  """
+  One event each time a member enters (ADDED), changes within (UPDATED) or
+  leaves (REMOVED) the set ` + "`" + `filter` + "`" + ` selects (null: every member): a role
+  change that moves a member out of ` + "`" + `roles: ["org:admin"]` + "`" + ` is REMOVED for
+  that subscriber. Fed by the changes this server applies (Clerk's webhooks,
+  its own admin writes, reloads that find differences). At most 5 open
+  subscriptions per caller (TOO_MANY_SUBSCRIPTIONS); a subscriber that falls
+  256 events behind is ended with SLOW_CONSUMER. Requires org:admin.
+  """
+  orgUsersChanged(filter: OrgUserFilter): OrgUserChange! @hasOrgRole(role: "org:admin")
+}
+
+"How a member's place in a subscriber's set changed."
+enum OrgUserChangeKind {
+  "The member entered the set: joined, or now matches the filter."
+  ADDED
+  "The member was in the set before and after, and changed."
+  UPDATED
+  "The member left the set: left the organization, or no longer matches the filter."
+  REMOVED
+}
+
+"One change to the set of members a subscription selects."
+type OrgUserChange {
+  kind: OrgUserChangeKind!
+  "The Clerk user id of the member."
+  userId: ID!
+  "The member as they are now; null when REMOVED."
+  user: OrgUser
+  "The version of the organization's member snapshot after the change (as in ETags)."
+  version: String!
 }
 
 """
@@ -1705,6 +1847,20 @@ func (ec *executionContext) childFields_OrgUser(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type OrgUser", field.Name)
 }
 
+func (ec *executionContext) childFields_OrgUserChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_OrgUserChange_kind(ctx, field)
+	case "userId":
+		return ec.fieldContext_OrgUserChange_userId(ctx, field)
+	case "user":
+		return ec.fieldContext_OrgUserChange_user(ctx, field)
+	case "version":
+		return ec.fieldContext_OrgUserChange_version(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgUserChange", field.Name)
+}
+
 func (ec *executionContext) childFields_OrgUserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "nodes":
@@ -2069,6 +2225,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_orgInvitations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2172,6 +2342,20 @@ func (ec *executionContext) field_Query_orgUsers_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["before"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_orgUsersChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.OrgUserFilter, error) {
+			return ec.unmarshalOOrgUserFilter2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -4007,6 +4191,107 @@ func (ec *executionContext) fieldContext_OrgUser_banned(_ context.Context, field
 	return graphql.NewScalarFieldContext("OrgUser", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _OrgUserChange_kind(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OrgUserChangeKind) graphql.Marshaler {
+			return ec.marshalNOrgUserChangeKind2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChangeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgUserChange", field, false, false, "OrgUserChangeKind")
+}
+
+func (ec *executionContext) _OrgUserChange_userId(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgUserChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrgUserChange_user(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.Member) graphql.Marshaler {
+			return ec.marshalOOrgUser2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMember(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrgUserChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrgUserChange_version(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgUserChange_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgUserChange_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgUserChange", field, false, false, "String")
+}
+
 func (ec *executionContext) _OrgUserConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.OrgUserConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4581,6 +4866,68 @@ func (ec *executionContext) fieldContext_Query_orgUser(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal model.Node
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal model.Node
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_orgInvitations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5032,6 +5379,68 @@ func (ec *executionContext) fieldContext_RevokeResult_items(_ context.Context, f
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_RevokeItem(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_orgUsersChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_orgUsersChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().OrgUsersChanged(ctx, fc.Args["filter"].(*model.OrgUserFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNString2string(ctx, "org:admin")
+				if err != nil {
+					var zeroVal *model.OrgUserChange
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *model.OrgUserChange
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrgUserChange) graphql.Marshaler {
+			return ec.marshalNOrgUserChange2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_orgUsersChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgUserChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_orgUsersChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6892,6 +7301,26 @@ func UnmarshalUpdateOrgMemberRolesInput(ctx context.Context, raw any) (model.Upd
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case directory.Member:
+		return ec._OrgUser(ctx, sel, &obj)
+	case *directory.Member:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._OrgUser(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -7482,7 +7911,7 @@ func (ec *executionContext) _OrgInvitationConnection(ctx context.Context, sel as
 	return out
 }
 
-var orgUserImplementors = []string{"OrgUser"}
+var orgUserImplementors = []string{"OrgUser", "Node"}
 
 func (ec *executionContext) _OrgUser(ctx context.Context, sel ast.SelectionSet, obj *directory.Member) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, orgUserImplementors)
@@ -7565,6 +7994,54 @@ func (ec *executionContext) _OrgUser(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "banned":
 			out.Values[i] = ec._OrgUser_banned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgUserChangeImplementors = []string{"OrgUserChange"}
+
+func (ec *executionContext) _OrgUserChange(ctx context.Context, sel ast.SelectionSet, obj *model.OrgUserChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgUserChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgUserChange")
+		case "kind":
+			out.Values[i] = ec._OrgUserChange_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._OrgUserChange_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._OrgUserChange_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._OrgUserChange_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -7808,6 +8285,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_orgUser(ctx, field)
 				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
 		case "orgInvitations":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -7968,6 +8451,26 @@ func (ec *executionContext) _RevokeResult(ctx context.Context, sel ast.Selection
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "orgUsersChanged":
+		return ec._Subscription_orgUsersChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var viewerImplementors = []string{"Viewer"}
@@ -8720,6 +9223,24 @@ func (ec *executionContext) marshalNOrgUser2ᚖgithubᚗcomᚋorgusersᚋorguser
 	return ec._OrgUser(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNOrgUserChange2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChange(ctx context.Context, sel ast.SelectionSet, v *model.OrgUserChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgUserChange!")
+		return graphql.Null
+	}
+	return ec._OrgUserChange(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOrgUserChangeKind2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChangeKind(ctx context.Context, v any) (model.OrgUserChangeKind, error) {
+	var res model.OrgUserChangeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOrgUserChangeKind2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserChangeKind(ctx context.Context, sel ast.SelectionSet, v model.OrgUserChangeKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNOrgUserConnection2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐOrgUserConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrgUserConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "OrgUserConnection!")
@@ -9294,6 +9815,13 @@ func (ec *executionContext) marshalOMetadataSource2ᚖgithubᚗcomᚋorgusersᚋ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalONode2githubᚗcomᚋorgusersᚋorgusersᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOrgUser2ᚖgithubᚗcomᚋorgusersᚋorgusersᚋinternalᚋdirectoryᚐMember(ctx context.Context, sel ast.SelectionSet, v *directory.Member) graphql.Marshaler {

@@ -19,6 +19,7 @@ import (
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/bytelru"
 	"github.com/orgusers/orgusers/internal/directory"
+	"github.com/orgusers/orgusers/internal/live"
 	"github.com/orgusers/orgusers/internal/respcache"
 )
 
@@ -31,6 +32,15 @@ type Options struct {
 	// Invitations answers orgInvitations, inviteOrgMembers and
 	// revokeOrgInvitations; nil answers them INTERNAL_SERVER_ERROR.
 	Invitations *directory.Invitations
+	// Live answers the orgUsersChanged subscription, over WebSocket and
+	// SSE; nil answers it INTERNAL_SERVER_ERROR.
+	Live *live.Hub
+	// VerifyToken checks the session token a WebSocket client sends in
+	// connection_init; nil accepts only the upgrade request's session.
+	VerifyToken func(ctx context.Context, token string) (*auth.Principal, error)
+	// UpgradeOrigin returns why a WebSocket upgrade's Origin is refused,
+	// or ""; nil allows any (see browser.UpgradeOrigin).
+	UpgradeOrigin func(*http.Request) string
 	// Introspection enables schema introspection (and field suggestions in errors).
 	Introspection bool
 	// Limits bound each operation before it runs; zero fields mean their defaults.
@@ -155,7 +165,7 @@ func buildHandler(o Options, fast bool) (http.Handler, *httpTransport) {
 		// using it is refused as an unknown directive.
 		delete(NewExecutableSchema(Config{}).Schema().Directives, "defer")
 	})
-	resolver := &Resolver{Directory: o.Directory, Bulk: o.Bulk, Invitations: o.Invitations}
+	resolver := &Resolver{Directory: o.Directory, Bulk: o.Bulk, Invitations: o.Invitations, Live: o.Live}
 	if fast && o.Directory != nil {
 		// A load the fast path made is not made again when it declines.
 		resolver.Directory = &directory.Service{Source: memoSource{o.Directory.Source}}
@@ -194,6 +204,9 @@ func buildHandler(o Options, fast bool) (http.Handler, *httpTransport) {
 	}
 
 	srv := handler.New(es)
+	// Streams first: the HTTP transport claims every request it sees.
+	srv.AddTransport(newWSTransport(o.VerifyToken, o.UpgradeOrigin, t.maxBody))
+	srv.AddTransport(sseTransport{t})
 	if o.TracerProvider != nil {
 		srv.AddTransport(&tracedTransport{inner: t, tracer: o.TracerProvider.Tracer("github.com/orgusers/orgusers/graph")})
 	} else {

@@ -57,4 +57,14 @@ func TestBackwardPaging(t *testing.T) {
 	if a.codes() != "BAD_USER_INPUT" {
 		t.Fatalf("%s", a.raw)
 	}
+	// One text for both directions, as Relay's bidirectional pagination
+	// sends: a $first that is absent or null is not given.
+	both := `query($f: Int, $l: Int) { orgUsers(first: $f, last: $l) { nodes { id } } }`
+	for _, vars := range []string{`{"l":1}`, `{"f":null,"l":1}`} {
+		a = post(t, url, `{"query":"`+both+`","variables":`+vars+`}`)
+		var p page
+		if err := json.Unmarshal(a.Data, &p); err != nil || a.codes() != "" || ids(p) != "user_3" {
+			t.Fatalf("%s: %s", vars, a.raw)
+		}
+	}
 }

@@ -2,7 +2,10 @@ package graph
 
 //go:generate go tool gqlgen generate
 
-import "github.com/orgusers/orgusers/internal/directory"
+import (
+	"github.com/orgusers/orgusers/internal/directory"
+	"github.com/orgusers/orgusers/internal/live"
+)
 
 // Resolver is the root resolver. Build it with New.
 type Resolver struct {
@@ -12,4 +15,6 @@ type Resolver struct {
 	// Invitations answers orgInvitations and runs the invitation mutations;
 	// nil answers them with INTERNAL_SERVER_ERROR.
 	Invitations *directory.Invitations
+	// Live answers orgUsersChanged; nil answers it INTERNAL_SERVER_ERROR.
+	Live *live.Hub
 }

@@ -113,6 +113,15 @@ func (r *queryResolver) OrgUser(ctx context.Context, id string) (*directory.Memb
 	return m, nil
 }
 
+// Node is the resolver for the node field.
+func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	m, err := r.OrgUser(ctx, id)
+	if m == nil || err != nil {
+		return nil, err // an untyped nil: GraphQL null, not a null member
+	}
+	return m, nil
+}
+
 // OrgInvitations is the resolver for the orgInvitations field.
 func (r *queryResolver) OrgInvitations(ctx context.Context, status []directory.InvitationStatus, search *string, first *int, after *string) (*model.OrgInvitationConnection, error) {
 	return r.orgInvitations(ctx, status, search, first, after)
@@ -152,6 +161,11 @@ func (r *revokeItemResolver) Message(ctx context.Context, obj *directory.Invitat
 	return optional(obj.Message), nil
 }
 
+// OrgUsersChanged is the resolver for the orgUsersChanged field.
+func (r *subscriptionResolver) OrgUsersChanged(ctx context.Context, filter *model.OrgUserFilter) (<-chan *model.OrgUserChange, error) {
+	return r.orgUsersChanged(ctx, filter)
+}
+
 // Metadata is the resolver for the metadata field.
 func (r *orgUserFilterResolver) Metadata(ctx context.Context, obj *model.OrgUserFilter, data []map[string]any) error {
 	obj.Metadata = data
@@ -181,6 +195,9 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // RevokeItem returns RevokeItemResolver implementation.
 func (r *Resolver) RevokeItem() RevokeItemResolver { return &revokeItemResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // OrgUserFilter returns OrgUserFilterResolver implementation.
 func (r *Resolver) OrgUserFilter() OrgUserFilterResolver { return &orgUserFilterResolver{r} }
 
@@ -192,5 +209,6 @@ type (
 	orgUserFacetsResolver     struct{ *Resolver }
 	queryResolver             struct{ *Resolver }
 	revokeItemResolver        struct{ *Resolver }
+	subscriptionResolver      struct{ *Resolver }
 	orgUserFilterResolver     struct{ *Resolver }
 )

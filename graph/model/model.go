@@ -96,3 +96,9 @@ type OrgUserFacets struct {
 	// Request is what Counted answers.
 	Request directory.FacetRequest
 }
+
+// Node is a GraphQL Node: the objects node(id) returns. Its only
+// implementation is the OrgUser type, bound to *directory.Member, which
+// the domain package defines without GraphQL in mind: so the interface
+// asks nothing of it.
+type Node interface{}

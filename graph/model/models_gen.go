@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/orgusers/orgusers/internal/directory"
 )
 
 // The members a bulk operation acts on: exactly one of `userIds` and `filter`.
@@ -53,6 +55,17 @@ type InviteOrgMembersInput struct {
 type Mutation struct {
 }
 
+// One change to the set of members a subscription selects.
+type OrgUserChange struct {
+	Kind OrgUserChangeKind `json:"kind"`
+	// The Clerk user id of the member.
+	UserID string `json:"userId"`
+	// The member as they are now; null when REMOVED.
+	User *directory.Member `json:"user,omitempty"`
+	// The version of the organization's member snapshot after the change (as in ETags).
+	Version string `json:"version"`
+}
+
 // Selects members: every given field must hold. An empty list in roles, userIds
 // or emails matches no member; an empty `and` matches all, an empty `or` none.
 type OrgUserFilter struct {
@@ -94,6 +107,16 @@ type RevokeOrgInvitationsInput struct {
 	Ids []string `json:"ids"`
 	// Answer what would happen; write nothing.
 	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+// Live updates of the caller's active organization (taken from the session
+// token). Over graphql-ws (the graphql-transport-ws WebSocket subprotocol,
+// token in connectionParams.authorization as "Bearer ...", or the upgrade
+// request's Authorization header or __session cookie) or GraphQL over SSE
+// (POST /graphql with Accept: text/event-stream). A subscription ends when the
+// session token that opened it expires (graphql-ws: close code 4403; SSE: an
+// UNAUTHENTICATED error, then complete): reconnect with a fresh token.
+type Subscription struct {
 }
 
 type UpdateOrgMemberMetadataInput struct {
@@ -216,6 +239,67 @@ func (e *OrderDirection) UnmarshalJSON(b []byte) error {
 }
 
 func (e OrderDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a member's place in a subscriber's set changed.
+type OrgUserChangeKind string
+
+const (
+	// The member entered the set: joined, or now matches the filter.
+	OrgUserChangeKindAdded OrgUserChangeKind = "ADDED"
+	// The member was in the set before and after, and changed.
+	OrgUserChangeKindUpdated OrgUserChangeKind = "UPDATED"
+	// The member left the set: left the organization, or no longer matches the filter.
+	OrgUserChangeKindRemoved OrgUserChangeKind = "REMOVED"
+)
+
+var AllOrgUserChangeKind = []OrgUserChangeKind{
+	OrgUserChangeKindAdded,
+	OrgUserChangeKindUpdated,
+	OrgUserChangeKindRemoved,
+}
+
+func (e OrgUserChangeKind) IsValid() bool {
+	switch e {
+	case OrgUserChangeKindAdded, OrgUserChangeKindUpdated, OrgUserChangeKindRemoved:
+		return true
+	}
+	return false
+}
+
+func (e OrgUserChangeKind) String() string {
+	return string(e)
+}
+
+func (e *OrgUserChangeKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrgUserChangeKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrgUserChangeKind", str)
+	}
+	return nil
+}
+
+func (e OrgUserChangeKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrgUserChangeKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrgUserChangeKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

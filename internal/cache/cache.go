@@ -79,6 +79,14 @@ type Config struct {
 	// once when the load ends, with the members loaded (0 on error) and the
 	// load's error. server.go gives it the tracing; nil observes nothing.
 	OnLoad func(ctx context.Context, refresh bool) (context.Context, func(members int, err error))
+	// OnSnapshot, when set, is called each time an organization's cached
+	// snapshot changes: a load or refresh stored, a patch by Apply, and
+	// with nil when Invalidate drops it (the next read reloads it).
+	// Evicting an organization to make room is not a change and is not
+	// reported. It is called with the cache's lock held, in the order the
+	// snapshots were installed: it must be quick and must not call the
+	// Cache. server.go gives it the live subscriptions' hub.
+	OnSnapshot func(orgID string, snap *directory.Snapshot)
 }
 
 // Stats counts what a Cache did since New. Counters only grow.
@@ -237,12 +245,17 @@ func (c *Cache) Members(ctx context.Context, orgID string) (*directory.Snapshot,
 func (c *Cache) Invalidate(orgID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[orgID]; ok {
+	el, cached := c.entries[orgID]
+	if cached {
 		c.removeLocked(el)
 	}
-	if cl := c.inflight[orgID]; cl != nil {
+	cl := c.inflight[orgID]
+	if cl != nil {
 		cl.dropped = true
 		delete(c.inflight, orgID)
+	}
+	if (cached || cl != nil) && c.cfg.OnSnapshot != nil {
+		c.cfg.OnSnapshot(orgID, nil)
 	}
 }
 
@@ -374,6 +387,9 @@ func (c *Cache) storeLocked(orgID string, snap *directory.Snapshot, loadedAt tim
 	}
 	c.entries[orgID] = c.lru.PushFront(&entry{orgID: orgID, snap: snap, loadedAt: loadedAt})
 	c.bytes += int64(snap.SizeBytes())
+	if c.cfg.OnSnapshot != nil {
+		c.cfg.OnSnapshot(orgID, snap)
+	}
 	c.evictLocked()
 }
 
@@ -382,6 +398,9 @@ func (c *Cache) storeLocked(orgID string, snap *directory.Snapshot, loadedAt tim
 func (c *Cache) replaceLocked(e *entry, snap *directory.Snapshot) {
 	c.bytes += int64(snap.SizeBytes()) - int64(e.snap.SizeBytes())
 	e.snap = snap
+	if c.cfg.OnSnapshot != nil {
+		c.cfg.OnSnapshot(e.orgID, snap)
+	}
 	c.evictLocked()
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -43,6 +44,36 @@ type Repository struct {
 	log         *slog.Logger
 	roles       rolesCache
 	ready       readiness
+	totals      knownTotals
+}
+
+// maxKnownTotals bounds the organizations whose membership count a
+// Repository remembers (8 bytes and a key each); past it, it forgets them
+// all, and their next loads take two waves again.
+const maxKnownTotals = 100_000
+
+// knownTotals remembers how many memberships each organization had at its
+// last load, so that its next load (a cache refresh) asks for every page
+// of both lists in one wave.
+type knownTotals struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (k *knownTotals) get(orgID string) (int, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n, ok := k.m[orgID]
+	return n, ok
+}
+
+func (k *knownTotals) put(orgID string, n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m) >= maxKnownTotals {
+		k.m = make(map[string]int)
+	}
+	k.m[orgID] = n
 }
 
 var _ directory.Source = (*Repository)(nil)
@@ -105,6 +136,7 @@ func (r *Repository) Members(ctx context.Context, orgID string) (*directory.Snap
 	if err != nil {
 		return nil, r.upstreamError(ctx, orgID, err)
 	}
+	r.totals.put(orgID, len(memberships))
 	members, err := l.join(ctx, memberships, users)
 	if err != nil {
 		return nil, r.upstreamError(ctx, orgID, err)
@@ -162,10 +194,12 @@ type load struct {
 }
 
 // lists fetches every page of the organization's memberships and of its
-// users. The first page of each goes out at once; the membership total
-// then says how many more pages both lists need, fetched concurrently.
-// Lists that turn out longer than planned are followed while that can
-// still find members or their users.
+// users. When the organization's membership count is known from its last
+// load (a refresh), every page of both lists goes out at once: one wave.
+// Otherwise the first page of each goes out at once, and the membership
+// total then says how many more pages both lists need, fetched
+// concurrently: two waves. Lists that turn out longer than planned are
+// followed while that can still find members or their users.
 func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*clerk.User, error) {
 	var (
 		memPages  [][]*clerk.OrganizationMembership
@@ -174,6 +208,35 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 		totals    []int64 // the total_count each membership page reported
 	)
 	g, gctx := errgroup.WithContext(ctx)
+	// page i of both lists, fetched in g.
+	both := func(i int) {
+		g.Go(func() error {
+			page, err := l.membershipPage(gctx, i)
+			if err != nil {
+				return err
+			}
+			memPages[i], totals[i] = page.OrganizationMemberships, page.TotalCount
+			return nil
+		})
+		g.Go(func() error {
+			var err error
+			userPages[i], err = l.userPage(gctx, i)
+			return err
+		})
+	}
+	if known, ok := l.r.totals.get(l.orgID); ok {
+		n := max(ceilDiv(known, l.r.pageSize), 1)
+		memPages = make([][]*clerk.OrganizationMembership, n)
+		userPages = make([][]*clerk.User, n)
+		totals = make([]int64, n)
+		for i := range n {
+			both(i)
+		}
+		if err := g.Wait(); err != nil {
+			return nil, nil, err
+		}
+		return l.rest(ctx, memPages, userPages, totals)
+	}
 	g.Go(func() error {
 		var err error
 		firstUser, err = l.userPage(gctx, 0)
@@ -192,12 +255,40 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 		// Tasks of a running group may add tasks: the group's count is
 		// above zero until this one returns.
 		for i := 1; i < n; i++ {
+			both(i)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	userPages[0] = firstUser
+	return l.rest(ctx, memPages, userPages, totals)
+}
+
+// rest follows lists that turned out longer than their pages planned and
+// returns both lists whole.
+func (l *load) rest(ctx context.Context, memPages [][]*clerk.OrganizationMembership, userPages [][]*clerk.User, totals []int64) ([]*clerk.OrganizationMembership, []*clerk.User, error) {
+	maxTotal := slices.Max(totals)
+
+	// The lists may have drifted while they were paged. While the
+	// memberships' total says more remain, the missing pages of both lists
+	// go out in one more wave. Then users are followed while the last page
+	// was full and some member still lacks a user: past that, further
+	// users could only be non-members, dropped anyway.
+	for fetched := countAll(memPages); len(memPages[len(memPages)-1]) == l.r.pageSize && int64(fetched) < maxTotal; fetched = countAll(memPages) {
+		from, extra := len(memPages), ceilDiv(int(maxTotal)-fetched, l.r.pageSize)
+		memPages = append(memPages, make([][]*clerk.OrganizationMembership, extra)...)
+		userPages = append(userPages, make([][]*clerk.User, extra)...)
+		more := make([]int64, extra)
+		g, gctx := errgroup.WithContext(ctx)
+		for i := from; i < from+extra; i++ {
 			g.Go(func() error {
 				page, err := l.membershipPage(gctx, i)
 				if err != nil {
 					return err
 				}
-				memPages[i], totals[i] = page.OrganizationMemberships, page.TotalCount
+				memPages[i], more[i-from] = page.OrganizationMemberships, page.TotalCount
 				return nil
 			})
 			g.Go(func() error {
@@ -206,26 +297,10 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 				return err
 			})
 		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return nil, nil, err
-	}
-	userPages[0] = firstUser
-	maxTotal := slices.Max(totals)
-
-	// The lists may have drifted while they were paged. Memberships are
-	// followed while their total says more remain. Users are followed while
-	// the last page was full and some member still lacks a user: past
-	// that, further users could only be non-members, dropped anyway.
-	for fetched := countAll(memPages); len(memPages[len(memPages)-1]) == l.r.pageSize && int64(fetched) < maxTotal; {
-		page, err := l.membershipPage(ctx, len(memPages))
-		if err != nil {
+		if err := g.Wait(); err != nil {
 			return nil, nil, err
 		}
-		memPages = append(memPages, page.OrganizationMemberships)
-		fetched += len(page.OrganizationMemberships)
-		maxTotal = max(maxTotal, page.TotalCount)
+		maxTotal = max(maxTotal, slices.Max(more))
 	}
 	memberships, users := flatten(memPages), flatten(userPages)
 	lacking := make(map[string]bool, len(memberships))

@@ -381,6 +381,30 @@ func BenchmarkMembersColdLoad(b *testing.B) {
 	}
 }
 
+// BenchmarkMembersRefresh reloads a 5,000-member organization whose size
+// the repository knows from its last load, as a cache refresh does: every
+// page of both lists in one wave.
+func BenchmarkMembersRefresh(b *testing.B) {
+	const n = 5000
+	emu, repo, _ := newEmulated(b, syntheticOrg("org_big", n), Config{})
+	repo.transport.Sleep = nil
+	if _, err := repo.Members(context.Background(), "org_big"); err != nil {
+		b.Fatal(err)
+	}
+	emu.SetFaults(clerkemu.Fault{Latency: 100 * time.Millisecond})
+	emu.ResetCounters()
+	for b.Loop() {
+		snap, err := repo.Members(context.Background(), "org_big")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if snap.Len() != n {
+			b.Fatalf("%d members, want %d", snap.Len(), n)
+		}
+	}
+	b.ReportMetric(float64(emu.TotalRequests())/float64(b.N), "requests/op")
+}
+
 // syntheticOrg returns a dataset of one organization with n members.
 func syntheticOrg(orgID string, n int) *clerkemu.Dataset {
 	const base = int64(1700000000000)

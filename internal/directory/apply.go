@@ -44,6 +44,7 @@ func (s *Snapshot) Apply(changes []Change) (*Snapshot, ApplyResult) {
 	}
 	gone := make([]bool, len(members))
 	changed := false
+	var touched []string
 	for i := range changes {
 		c := &changes[i]
 		if c.OrgID != "" && c.OrgID != s.orgID {
@@ -75,6 +76,7 @@ func (s *Snapshot) Apply(changes []Change) (*Snapshot, ApplyResult) {
 				if hashMember(m) != before {
 					res.Applied++
 					changed = true
+					touched = append(touched, c.UserID)
 				}
 			case !c.UpdatedAt.IsZero() && !c.UpdatedAt.After(removed[c.UserID]):
 				res.Stale++ // created before it was removed: a late delivery
@@ -89,6 +91,7 @@ func (s *Snapshot) Apply(changes []Change) (*Snapshot, ApplyResult) {
 				delete(removed, c.UserID)
 				res.Applied++
 				changed = true
+				touched = append(touched, c.UserID)
 			}
 		case ChangeUserUpdated:
 			switch {
@@ -101,6 +104,7 @@ func (s *Snapshot) Apply(changes []Change) (*Snapshot, ApplyResult) {
 				if hashMember(m) != before {
 					res.Applied++
 					changed = true
+					touched = append(touched, c.UserID)
 				}
 			}
 		case ChangeMemberRemoved, ChangeUserDeleted:
@@ -117,6 +121,7 @@ func (s *Snapshot) Apply(changes []Change) (*Snapshot, ApplyResult) {
 				delete(pos, c.UserID)
 				res.Applied++
 				changed = true
+				touched = append(touched, c.UserID)
 			}
 			if !stamp.IsZero() && stamp.After(removed[c.UserID]) {
 				removed[c.UserID] = stamp
@@ -134,6 +139,8 @@ func (s *Snapshot) Apply(changes []Change) (*Snapshot, ApplyResult) {
 	}
 	next := NewSnapshot(s.orgID, kept, s.loadedAt)
 	next.removed = removed
+	slices.Sort(touched)
+	next.baseVersion, next.touched = s.version, slices.Compact(touched)
 	return next, res
 }
 

@@ -26,7 +26,12 @@ type Snapshot struct {
 	// removed holds when members left since the load (Apply), so that a
 	// late delivery of an older change does not bring them back.
 	removed map[string]time.Time
-	size    int
+	// baseVersion and touched are set by Apply: the version of the
+	// snapshot it patched and the users whose member it changed, so that
+	// Diff from that snapshot costs O(changes).
+	baseVersion string
+	touched     []string
+	size        int
 	// indexes[o.code()] lists member positions sorted by ordering o; each is
 	// built by the first query that needs it.
 	indexes [numOrders]sortIndex
@@ -61,6 +66,7 @@ type entry struct {
 	// The member's metadata fields are meta.fields[metaOff:metaOff+metaLen].
 	metaOff, metaLen uint32
 	flags            uint8
+	hash             uint64 // hashMember(m), for Diff
 }
 
 // textSep separates the parts of entry.text.
@@ -130,7 +136,8 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		s.addMetadata(m, rootMembership, m.MembershipMetadata)
 		e.metaOff, e.metaLen = s.meta.member(start)
 		s.byID[m.UserID] = i
-		sum += mix64(hashMember(m))
+		e.hash = hashMember(m)
+		sum += mix64(e.hash)
 	}
 	h := newFNV().str(orgID).u64(uint64(len(members))).u64(sum)
 	s.version = fmt.Sprintf("%016x", mix64(uint64(h)))
