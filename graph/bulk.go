@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/orgusers/orgusers/graph/model"
 	"github.com/orgusers/orgusers/internal/directory"
@@ -47,13 +48,19 @@ func firstGiven(ctx context.Context) bool {
 	if fc == nil || fc.Field.Field == nil {
 		return false
 	}
-	arg := fc.Field.Arguments.ForName("first")
-	if arg == nil {
-		return false
-	}
 	var vars map[string]any
 	if oc := graphql.GetOperationContext(ctx); oc != nil {
 		vars = oc.Variables
+	}
+	return firstGivenIn(fc.Field.Field, vars)
+}
+
+// firstGivenIn is firstGiven for a field and the operation's variables
+// (the fast path's question too).
+func firstGivenIn(f *ast.Field, vars map[string]any) bool {
+	arg := f.Arguments.ForName("first")
+	if arg == nil {
+		return false
 	}
 	v, err := arg.Value.Value(vars)
 	return err == nil && v != nil

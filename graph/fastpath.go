@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,20 @@ var objectFields = map[string]map[string]fpKind{
 	"OrgUser":            {}, // memberFields
 }
 
+// implementors are the types each object type satisfies, as the generated
+// executor collects their fields (OrgUser is also a Node).
+var implementors = map[string][]string{
+	"Query":              queryImplementors,
+	"OrgUserConnection":  orgUserConnectionImplementors,
+	"OrgUserEdge":        orgUserEdgeImplementors,
+	"PageInfo":           pageInfoImplementors,
+	"OrgUserFacets":      orgUserFacetsImplementors,
+	"FacetCount":         facetCountImplementors,
+	"MetadataFacet":      metadataFacetImplementors,
+	"MetadataFacetValue": metadataFacetValueImplementors,
+	"OrgUser":            orgUserImplementors,
+}
+
 func init() {
 	for _, f := range memberFields {
 		objectFields["OrgUser"][f] = fkTypename // unused: OrgUser selections are written from memberJSON
@@ -208,14 +223,14 @@ func (c *compiler) selections(set ast.SelectionSet, typ string, depth int) bool 
 			if sel.Name == "__typename" {
 				continue
 			}
-			if _, ok := known[sel.Name]; !ok || sel.Definition == nil || sel.ObjectDefinition == nil || sel.ObjectDefinition.Name != typ {
+			if _, ok := known[sel.Name]; !ok || sel.Definition == nil || sel.ObjectDefinition == nil || !slices.Contains(implementors[typ], sel.ObjectDefinition.Name) {
 				return false
 			}
 			if len(sel.SelectionSet) > 0 && !c.selections(sel.SelectionSet, sel.Definition.Type.Name(), depth+1) {
 				return false
 			}
 		case *ast.InlineFragment:
-			if !c.directives(sel.Directives) || (sel.TypeCondition != "" && sel.TypeCondition != typ) {
+			if !c.directives(sel.Directives) || (sel.TypeCondition != "" && !slices.Contains(implementors[typ], sel.TypeCondition)) {
 				return false
 			}
 			if !c.selections(sel.SelectionSet, typ, depth+1) {
@@ -223,7 +238,7 @@ func (c *compiler) selections(set ast.SelectionSet, typ string, depth int) bool 
 			}
 		case *ast.FragmentSpread:
 			f := c.doc.Fragments.ForName(sel.Name)
-			if f == nil || !c.directives(sel.Directives) || len(f.Directives) > 0 || f.TypeCondition != typ {
+			if f == nil || !c.directives(sel.Directives) || len(f.Directives) > 0 || !slices.Contains(implementors[typ], f.TypeCondition) {
 				return false
 			}
 			if !c.selections(f.SelectionSet, typ, depth+1) {
@@ -254,7 +269,7 @@ func (c *compiler) directives(ds ast.DirectiveList) bool {
 
 // build collects the fields of a selection as the executor does.
 func build(opCtx *graphql.OperationContext, set ast.SelectionSet, typ string) ([]fpField, bool) {
-	collected := graphql.CollectFields(opCtx, set, []string{typ})
+	collected := graphql.CollectFields(opCtx, set, implementors[typ])
 	out := make([]fpField, 0, len(collected))
 	seen := make(map[string]bool, len(collected))
 	for _, cf := range collected {
@@ -274,7 +289,7 @@ func build(opCtx *graphql.OperationContext, set ast.SelectionSet, typ string) ([
 		}
 		f.kind = kind
 		if child := cf.Definition.Type.Name(); child == "OrgUser" {
-			fields := graphql.CollectFields(opCtx, cf.Selections, []string{"OrgUser"})
+			fields := graphql.CollectFields(opCtx, cf.Selections, orgUserImplementors)
 			mseen := make(map[string]bool, len(fields))
 			for _, mf := range fields {
 				if mseen[mf.Alias] {
@@ -395,7 +410,7 @@ func (r *fpRun) rootField(f *fpField) bool {
 		after, _ := args["after"].(*string)
 		last, _ := args["last"].(*int)
 		before, _ := args["before"].(*string)
-		page, err := r.fp.r.listOrgUsers(r.ctx, filter, orderBy, first, after, last, before, f.cf.Arguments.ForName("first") != nil)
+		page, err := r.fp.r.listOrgUsers(r.ctx, filter, orderBy, first, after, last, before, firstGivenIn(f.cf.Field, r.opCtx.Variables))
 		if err != nil || page == nil {
 			return false
 		}

@@ -161,7 +161,16 @@ func (g *queryGen) member() string {
 	for _, f := range memberFields {
 		opts = append(opts, func() string { return g.alias(f) })
 	}
-	return g.fields("OrgUser", opts)
+	sel := g.fields("OrgUser", opts)
+	switch g.rng.IntN(8) { // OrgUser is a Node: its fields through the interface
+	case 0:
+		sel += " ... on Node { " + g.alias("id") + g.cond() + " }"
+	case 1:
+		name := fmt.Sprintf("F%d", len(g.frags))
+		g.frags = append(g.frags, fmt.Sprintf("fragment %s on Node { id }", name))
+		sel += " ..." + name + g.cond()
+	}
+	return sel
 }
 
 func (g *queryGen) facetCount() string {
@@ -345,8 +354,17 @@ func (g *queryGen) orgUsers() string {
 		if g.pick(2) {
 			cur("before")
 		}
-	case 12: // both: BAD_USER_INPUT
-		args = append(args, "first: 2", "last: 2")
+	case 12: // both: BAD_USER_INPUT, unless a variable leaves one null
+		first, last := "2", "2"
+		if g.pick(2) {
+			first = g.variable("Int", nil)
+		} else if g.pick(2) {
+			last = g.variable("Int", nil)
+		}
+		args = append(args, "first: "+first, "last: "+last)
+		if g.pick(3) {
+			cur("before")
+		}
 	}
 	a := ""
 	if len(args) > 0 {
