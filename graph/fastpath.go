@@ -372,7 +372,7 @@ func (fp *fastPath) answer(ctx context.Context, opCtx *graphql.OperationContext)
 	run := &fpRun{fp: fp, opCtx: opCtx, usage: &usage{}}
 	run.ctx = context.WithValue(graphql.WithOperationContext(ctx, opCtx), usageKey{}, run.usage)
 	run.ec = newExecutionContext(opCtx, fp.es, nil)
-	run.buf = make([]byte, 0, max(p.sizeHint.Load()+p.sizeHint.Load()/8, 512))
+	run.buf = answerBuffer(int(p.sizeHint.Load()))
 	run.buf = append(run.buf, `{"data":{`...)
 	for i := range root {
 		if !run.rootField(&root[i]) {
@@ -850,4 +850,32 @@ type appendWriter struct{ b []byte }
 func (w *appendWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
+}
+
+// answerBuffers recycles the fast path's answer buffers: allocating and
+// clearing a fresh one per answer (67 KB for 100 members, 600 KB for
+// 1,000) cost more than writing it. The transport gives an answer back
+// (releaseAnswer) once written, unless the response cache keeps it.
+var answerBuffers sync.Pool
+
+// maxPooledAnswer bounds the buffers kept for reuse.
+const maxPooledAnswer = 4 << 20
+
+// answerBuffer returns an empty buffer for an answer of about hint bytes.
+func answerBuffer(hint int) []byte {
+	want := max(hint+hint/8, 512)
+	if b, ok := answerBuffers.Get().(*[]byte); ok {
+		if cap(*b) >= want {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, want)
+}
+
+// releaseAnswer hands back an answer's buffer that nothing refers to any
+// more.
+func releaseAnswer(b []byte) {
+	if cap(b) <= maxPooledAnswer {
+		answerBuffers.Put(&b)
+	}
 }

@@ -203,6 +203,8 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	writeBody(w, r, entry.Body, entry.Gzip)
 	if cacheable {
 		t.cache.store(key, rec, entry)
+	} else if fast {
+		releaseAnswer(body) // written, and kept nowhere
 	}
 }
 
