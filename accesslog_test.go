@@ -43,7 +43,7 @@ func TestAccessLogThroughTheServer(t *testing.T) {
 	}
 	s := newLoggedStack(t, Extras{}, logger)
 	const canary = "CANARY7f3a"
-	send := func(token, path, body, id string) {
+	send := func(token, path, body, id string) http.Header {
 		req, _ := http.NewRequest(http.MethodPost, s.url+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Request-Id", id)
@@ -59,8 +59,13 @@ func TestAccessLogThroughTheServer(t *testing.T) {
 		if resp.Header.Get("X-Request-Id") != id {
 			t.Fatalf("X-Request-Id %q, want %q", resp.Header.Get("X-Request-Id"), id)
 		}
+		return resp.Header
 	}
-	send(s.tokens.Admin, "/graphql?x="+canary+"query", `{"query":"query Find($f: OrgUserFilter) { orgUsers(filter: $f, first: 1) { totalCount } }","operationName":"Find","variables":{"f":{"search":"`+canary+`var","metadata":[{"path":"department","equals":"`+canary+`meta"}]}}}`, "req-ok")
+	find := `{"query":"query Find($f: OrgUserFilter) { orgUsers(filter: $f, first: 1) { totalCount } }","operationName":"Find","variables":{"f":{"search":"` + canary + `var","metadata":[{"path":"department","equals":"` + canary + `meta"}]}}}`
+	send(s.tokens.Admin, "/graphql?x="+canary+"query", find, "req-ok")
+	if h := send(s.tokens.Admin, "/graphql", find, "req-hit"); h.Get("X-Response-Cache") != "hit" {
+		t.Fatal("the repeated request was not a response-cache hit")
+	}
 	send(s.tokens.Member, "/graphql", `{"query":"{ orgUsers { totalCount } }"}`, "req-forbidden")
 	send("", "/graphql", `{"query":"{ viewer { userId } }"}`, "req-anon")
 
@@ -85,6 +90,10 @@ func TestAccessLogThroughTheServer(t *testing.T) {
 	if ok == nil || ok["route"] != "/graphql" || ok["status"] != float64(200) || ok["graphql_operation"] != "Find" || ok["graphql_type"] != "query" ||
 		ok["org_id"] != "org_acme" || ok["user_id"] == nil || ok["method"] != "POST" {
 		t.Fatalf("%v", ok)
+	}
+	// A response-cache hit is logged like the answer it repeats.
+	if hit := lines["req-hit"]; hit == nil || hit["status"] != float64(200) || hit["graphql_operation"] != "Find" || hit["graphql_type"] != "query" || hit["org_id"] != "org_acme" {
+		t.Fatalf("%v", hit)
 	}
 	if f := lines["req-forbidden"]; f == nil || !strings.Contains(fmtAny(f["error_codes"]), "FORBIDDEN") {
 		t.Fatalf("%v", f)

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/directory"
 	"github.com/orgusers/orgusers/internal/respcache"
@@ -32,20 +32,22 @@ type responseCache struct {
 }
 
 // key returns the cache key of a request, and whether its answer may be
-// cached at all: only org admins' answers are.
-func (c *responseCache) key(p *auth.Principal, accept string, params *graphql.RawParams) (respcache.Key, bool) {
+// cached at all: only org admins' answers are. The key holds the caller's
+// organization, identity, role and permissions, the method and Accept (the
+// response's content type comes from it), and the request's GraphQL
+// parameters exactly as they came (the URL's query string or the body):
+// two requests that differ only in how their JSON is spelled are two
+// entries, never one answer for two questions.
+func (c *responseCache) key(p *auth.Principal, method, accept string, raw []byte) (respcache.Key, bool) {
 	if c == nil || p.OrgRole != cachedRole || p.OrgID == "" {
 		return respcache.Key{}, false
 	}
-	vars, _ := json.Marshal(params.Variables) // map keys sorted: equal variables, equal bytes
-	ext, _ := json.Marshal(params.Extensions)
-	// The response content type comes from Accept, so it is part of the key.
-	return respcache.NewKey(p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","),
-		accept, params.OperationName, params.Query, string(vars), string(ext)), true
+	return respcache.NewKeyWith(raw, p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","), method, accept), true
 }
 
-// serve writes the stored answer for key when there is one still current.
-func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, key respcache.Key) bool {
+// serve writes the stored answer for key when there is one still current,
+// and tells the access log and o which operation it answered.
+func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, key respcache.Key, o *outcome) bool {
 	e, ok := c.cache.Get(key)
 	if !ok {
 		return false
@@ -54,6 +56,8 @@ func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *htt
 	if !c.current(ctx, p.OrgID, e.Tag) {
 		return false
 	}
+	accesslog.SetOperation(ctx, e.OpName, e.OpType)
+	o.operation(e.OpType, e.OpName)
 	w.Header().Set("Content-Type", e.ContentType)
 	w.Header().Set("X-Response-Cache", "hit")
 	writeBody(w, r, e.Body, e.Gzip)

@@ -121,12 +121,31 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		writeDomainError(w, err)
 		return
 	}
-	params, rerr := t.readParams(w, r)
+	// A warm dashboard repeats its requests: the response cache is keyed
+	// by the request's bytes as they came, so a hit costs the token lookup
+	// done above, one hash and one write, and nothing is decoded.
+	raw, rerr := t.readRaw(w, r)
+	if buf, ok := raw.pooled(); ok {
+		defer bodyBuffers.Put(buf)
+	}
+	accept := r.Header.Get("Accept")
+	contentType := negotiate(accept)
+	var key respcache.Key
+	cacheable := false
+	if rerr == nil {
+		key, cacheable = t.cache.key(p, r.Method, accept, raw.bytes)
+		if cacheable && t.cache.serve(ctx, w, r, key, o) {
+			return
+		}
+	}
+	var params *graphql.RawParams
+	if rerr == nil {
+		params, rerr = t.decode(r.Method, raw.bytes)
+	}
 	if rerr != nil {
 		accesslog.AddErrorCodes(ctx, rerr.code)
 		o.fail(rerr.code)
 	}
-	contentType := negotiate(r.Header.Get("Accept"))
 	if rerr != nil && rerr.code == CodeQueryTooLarge {
 		// A GraphQL request error like the other limits, answered like them.
 		h.Set("Content-Type", contentType)
@@ -156,7 +175,6 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		t.fail(ctx, w, exec, contentType, nil, errs, o)
 		return
 	}
-	key, cacheable := t.cache.key(p, r.Header.Get("Accept"), params)
 	op := doc.Operations.ForName(params.OperationName)
 	if op != nil {
 		accesslog.SetOperation(ctx, op.Name, string(op.Operation))
@@ -164,9 +182,6 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	}
 	if op == nil || op.Operation != ast.Query {
 		cacheable = false // only queries' answers are kept: a mutation runs every time
-	}
-	if cacheable && t.cache.serve(ctx, w, r, key) {
-		return
 	}
 	rec := &usage{}
 	ctx = context.WithValue(ctx, usageKey{}, rec)
@@ -199,6 +214,9 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	entry := respcache.Entry{Body: body, ContentType: contentType}
 	if cacheable || respcache.AcceptsGzip(r.Header) {
 		entry = respcache.NewEntry(body, contentType, "")
+	}
+	if op != nil {
+		entry.OpName, entry.OpType = op.Name, string(op.Operation) // the log line of a later hit
 	}
 	writeBody(w, r, entry.Body, entry.Gzip)
 	if cacheable {
@@ -272,41 +290,79 @@ func logCodes(ctx context.Context, errs gqlerror.List) string {
 	return first
 }
 
-// readParams reads the GraphQL request from the URL (GET) or the JSON body
-// (POST).
-func (t *httpTransport) readParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, *requestError) {
-	maxQuery := t.prep.limits.MaxQueryBytes
+// rawRequest is a request's GraphQL parameters as they came: the URL's
+// query string (GET) or the body (POST, in a pooled buffer).
+type rawRequest struct {
+	bytes []byte
+	buf   *[]byte // the pooled buffer holding bytes; nil for GET
+}
+
+// pooled returns the buffer to give back to bodyBuffers once the request
+// is answered.
+func (r rawRequest) pooled() (*[]byte, bool) {
+	if r.buf == nil {
+		return nil, false
+	}
+	*r.buf = r.bytes[:0]
+	return r.buf, true
+}
+
+// readRaw reads the GraphQL request's bytes: the URL's query string (GET)
+// or the JSON body (POST), refusing a wrong method (405) or content type
+// (415), a body too large (413) or too slow (408).
+func (t *httpTransport) readRaw(w http.ResponseWriter, r *http.Request) (rawRequest, *requestError) {
 	switch r.Method {
 	case http.MethodGet:
-		return decodeQueryString(r.URL.RawQuery, maxQuery)
+		return rawRequest{bytes: []byte(r.URL.RawQuery)}, nil
 	case http.MethodPost:
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		return nil, badRequest(http.StatusMethodNotAllowed, "method %s is not allowed: send GraphQL requests with GET or POST", truncate(r.Method, 16))
+		return rawRequest{}, badRequest(http.StatusMethodNotAllowed, "method %s is not allowed: send GraphQL requests with GET or POST", truncate(r.Method, 16))
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != contentTypeJSON {
-		return nil, badRequest(http.StatusUnsupportedMediaType, "the Content-Type must be application/json")
+		return rawRequest{}, badRequest(http.StatusUnsupportedMediaType, "the Content-Type must be application/json")
 	}
 	if r.ContentLength > t.maxBody {
-		return nil, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
+		return rawRequest{}, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
 	}
 	buf := bodyBuffers.Get().(*[]byte)
-	defer bodyBuffers.Put(buf)
 	body, err := readAll(http.MaxBytesReader(w, r.Body, t.maxBody), (*buf)[:0])
-	*buf = body[:0]
+	raw := rawRequest{bytes: body, buf: buf}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		var netErr net.Error
 		switch {
 		case errors.As(err, &tooLarge):
-			return nil, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
+			return raw, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
 		case errors.As(err, &netErr) && netErr.Timeout():
-			return nil, badRequest(http.StatusRequestTimeout, "the request body did not arrive in time")
+			return raw, badRequest(http.StatusRequestTimeout, "the request body did not arrive in time")
 		default:
-			return nil, badRequest(http.StatusBadRequest, "the request body could not be read")
+			return raw, badRequest(http.StatusBadRequest, "the request body could not be read")
 		}
 	}
-	return decodeBody(body, maxQuery)
+	return raw, nil
+}
+
+// decode parses what readRaw read into the GraphQL request. Nothing it
+// returns refers to raw's bytes.
+func (t *httpTransport) decode(method string, raw []byte) (*graphql.RawParams, *requestError) {
+	if method == http.MethodGet {
+		return decodeQueryString(string(raw), t.prep.limits.MaxQueryBytes)
+	}
+	return decodeBody(raw, t.prep.limits.MaxQueryBytes)
+}
+
+// readParams reads the GraphQL request from the URL (GET) or the JSON body
+// (POST).
+func (t *httpTransport) readParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, *requestError) {
+	raw, rerr := t.readRaw(w, r)
+	if buf, ok := raw.pooled(); ok {
+		defer bodyBuffers.Put(buf)
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	return t.decode(r.Method, raw.bytes)
 }
 
 // bodyBuffers recycles request body buffers: a megabyte body would

@@ -37,6 +37,24 @@ func NewKey(parts ...string) Key {
 	return k
 }
 
+// NewKeyWith hashes parts as NewKey does, then tail (length-prefixed too):
+// for a request body, without copying it into a string.
+func NewKeyWith(tail []byte, parts ...string) Key {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range parts {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	binary.LittleEndian.PutUint64(n[:], uint64(len(tail)))
+	h.Write(n[:])
+	h.Write(tail)
+	var k Key
+	h.Sum(k[:0])
+	return k
+}
+
 // Entry is a cached response. Its Body and Gzip are shared between readers
 // and must not be modified. Build one with NewEntry, which compresses the
 // body once, so that no hit compresses it again.
@@ -47,6 +65,9 @@ type Entry struct {
 	ContentType string
 	// Tag is the caller's validator, e.g. the data version the body was built from.
 	Tag string
+	// OpName and OpType are what the caller wants to know again on a hit
+	// (the GraphQL transport: the operation, for its access log).
+	OpName, OpType string
 }
 
 // Cache is a byte-bounded LRU of entries, safe for concurrent use. A nil
