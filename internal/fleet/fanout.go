@@ -1,0 +1,251 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orgusers/orgusers/internal/directory"
+)
+
+// maxCASAttempts bounds the read-apply-write rounds of one organization's
+// patch; each lost round means another write landed, so it is re-read and
+// the changes applied on top of it.
+const maxCASAttempts = 8
+
+// message is what replicas publish on prefix+"events": a load that landed
+// (waiters read it from Redis) or changes to apply to near caches.
+type message struct {
+	From   string       `json:"from"`
+	Loaded string       `json:"loaded,omitempty"`
+	Change []wireChange `json:"changes,omitempty"`
+	// Members holds each change's Member, in order, in the snapshot
+	// encoding (codec.go), which round-trips every field exactly.
+	Members []byte `json:"members,omitempty"`
+}
+
+type wireChange struct {
+	Kind       directory.ChangeKind `json:"k"`
+	OrgID      string               `json:"o,omitempty"`
+	UserID     string               `json:"u,omitempty"`
+	HasProfile bool                 `json:"p,omitempty"`
+	UpdatedAt  time.Time            `json:"t,omitzero"`
+}
+
+func encodeChanges(from string, changes []directory.Change) ([]byte, error) {
+	msg := message{From: from, Change: make([]wireChange, len(changes))}
+	members := make([]directory.Member, len(changes))
+	for i, c := range changes {
+		msg.Change[i] = wireChange{Kind: c.Kind, OrgID: c.OrgID, UserID: c.UserID, HasProfile: c.HasProfile, UpdatedAt: c.UpdatedAt}
+		members[i] = c.Member
+	}
+	msg.Members = encodeMembers("", members, time.Time{}, true)
+	return json.Marshal(msg)
+}
+
+func decodeMessage(b []byte) (message, []directory.Change, error) {
+	var msg message
+	if err := json.Unmarshal(b, &msg); err != nil {
+		return msg, nil, err
+	}
+	if len(msg.Change) == 0 {
+		return msg, nil, nil
+	}
+	_, members, _, err := decodeMembers(msg.Members)
+	if err != nil {
+		return msg, nil, err
+	}
+	if len(members) != len(msg.Change) {
+		return msg, nil, errors.New("fleet: a change message's members do not match its changes")
+	}
+	changes := make([]directory.Change, len(msg.Change))
+	for i, w := range msg.Change {
+		changes[i] = directory.Change{Kind: w.Kind, OrgID: w.OrgID, UserID: w.UserID, HasProfile: w.HasProfile, UpdatedAt: w.UpdatedAt, Member: members[i]}
+	}
+	return msg, changes, nil
+}
+
+// notifyLoaded wakes this replica's and the fleet's waiters for orgID.
+func (s *Source) notifyLoaded(ctx context.Context, orgID string) {
+	s.wake(orgID)
+	b, _ := json.Marshal(message{From: s.cfg.ReplicaID, Loaded: orgID})
+	_ = s.st.publish(ctx, b)
+}
+
+// Start subscribes to the fleet's messages: load notifications wake this
+// replica's waiters, and changes published by other replicas go to apply
+// (the near cache and the invitation lists: what the webhook endpoint
+// feeds). holders, when set, names the organizations that hold a user,
+// for Apply's user changes (the near cache's Holding). The subscription
+// reconnects by itself after Redis returns. Call it once, before Apply;
+// Close stops it.
+func (s *Source) Start(apply func(ctx context.Context, changes []directory.Change) error, holders func(userID string) []string) {
+	s.holders = holders
+	ps := s.cfg.Client.Subscribe(s.ctx, s.st.channel())
+	ch := ps.Channel(redis.WithChannelSize(1000))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer ps.Close()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				s.receive(m.Payload, apply)
+			}
+		}
+	}()
+}
+
+func (s *Source) receive(payload string, apply func(context.Context, []directory.Change) error) {
+	msg, changes, err := decodeMessage([]byte(payload))
+	if err != nil {
+		s.log.Warn("fleet: an unreadable message on the fleet channel was skipped", "err", err)
+		return
+	}
+	if msg.Loaded != "" {
+		s.wake(msg.Loaded)
+	}
+	if msg.From == s.cfg.ReplicaID || len(changes) == 0 || apply == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	if err := apply(ctx, changes); err != nil {
+		s.log.Warn("fleet: applying a peer's changes failed", "err", err, "changes", len(changes))
+	}
+}
+
+// Apply takes changes this replica received (a webhook, an admin write):
+// it patches the snapshots in Redis they concern and publishes them, so
+// that every replica applies them to its near cache. Membership changes
+// concern their organization; user changes, the organizations that
+// Holders names (the near cache's, which holds what this replica serves).
+// When Redis cannot be reached the changes stay local (logged by the
+// breaker); Apply returns only ctx's error.
+func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
+	if len(changes) == 0 || !s.st.healthy() {
+		return nil
+	}
+	byOrg := map[string][]directory.Change{}
+	var orgs []string
+	add := func(orgID string, c directory.Change) {
+		if _, ok := byOrg[orgID]; !ok {
+			orgs = append(orgs, orgID)
+		}
+		byOrg[orgID] = append(byOrg[orgID], c)
+	}
+	for _, c := range changes {
+		switch {
+		case c.Kind == directory.ChangeInvitationChanged:
+		case c.OrgID != "":
+			add(c.OrgID, c)
+		case s.holders != nil:
+			for _, orgID := range s.holders(c.UserID) {
+				add(orgID, c)
+			}
+		}
+	}
+	for _, orgID := range orgs {
+		if err := s.patch(ctx, orgID, byOrg[orgID]); err != nil {
+			if ctx.Err() != nil {
+				return directory.Wrap(directory.CodeUpstreamUnavailable, ctx.Err(), "the change was not applied in time")
+			}
+			s.log.WarnContext(ctx, "fleet: patching the snapshot in Redis failed; it stays as loaded until its TTL",
+				"org_id", orgID, "err", err)
+		}
+	}
+	b, err := encodeChanges(s.cfg.ReplicaID, changes)
+	if err == nil {
+		err = s.st.publish(ctx, b)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "fleet: publishing changes failed; other replicas see them after their TTL", "err", err)
+	}
+	return nil
+}
+
+// patch applies changes to orgID's snapshot in Redis with compare-and-set,
+// re-reading and re-applying after losing a race. A change that cannot be
+// applied exactly drops the snapshot (the next read reloads it). A missing
+// snapshot is only stamped, so that a load in flight from before the
+// change is not stored.
+func (s *Source) patch(ctx context.Context, orgID string, changes []directory.Change) error {
+	fetched := map[string]directory.Member{}
+	for range maxCASAttempts {
+		st, err := s.st.get(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		var data []byte // nil: drop (or only stamp)
+		if st.data != nil {
+			snap, err := Decode(st.data)
+			if err == nil {
+				data = s.patched(ctx, snap, changes, fetched)
+			}
+		}
+		if data != nil && len(data) == 0 {
+			return nil // nothing changed
+		}
+		_, err = s.st.cas(ctx, orgID, st.gen, data)
+		if errors.Is(err, errConflict) {
+			s.stats.conflicts.Add(1)
+			continue
+		}
+		if err == nil {
+			s.stats.patches.Add(1)
+		}
+		return err
+	}
+	return errConflict
+}
+
+// patched returns the encoding of snap with changes applied; empty (not
+// nil) when nothing changed; nil when the snapshot must be dropped.
+func (s *Source) patched(ctx context.Context, snap *directory.Snapshot, changes []directory.Change, fetched map[string]directory.Member) []byte {
+	for {
+		next, res := snap.Apply(withProfiles(changes, fetched))
+		if res.Dropped || res.Reload {
+			return nil
+		}
+		if len(res.NeedProfile) == 0 {
+			if next == snap {
+				return []byte{}
+			}
+			return Encode(next)
+		}
+		for _, id := range res.NeedProfile {
+			if _, again := fetched[id]; again || s.cfg.Profiles == nil {
+				return nil
+			}
+			p, err := s.cfg.Profiles.Profile(ctx, id)
+			if err != nil {
+				return nil
+			}
+			fetched[id] = p
+		}
+	}
+}
+
+// withProfiles returns changes with the fetched profiles added to the
+// membership changes that lacked them.
+func withProfiles(changes []directory.Change, fetched map[string]directory.Member) []directory.Change {
+	if len(fetched) == 0 {
+		return changes
+	}
+	out := make([]directory.Change, len(changes))
+	for i, c := range changes {
+		if p, ok := fetched[c.UserID]; ok && c.Kind == directory.ChangeMemberUpserted && !c.HasProfile {
+			c = c.WithProfile(p)
+		}
+		out[i] = c
+	}
+	return out
+}
