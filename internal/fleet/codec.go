@@ -15,7 +15,7 @@ import (
 // The snapshot encoding, as stored in Redis. Version 1:
 //
 //	byte     format: 1
-//	byte     body compression: 0 none, 1 DEFLATE (compress/flate)
+//	byte     body compression: 0 none, 1 DEFLATE (compress/flate, BestSpeed)
 //	body     (compressed or not):
 //	  varint  loadedAt: seconds since the Unix epoch; uvarint nanoseconds
 //	  string  organization id
@@ -123,7 +123,7 @@ func encodeMembers(orgID string, members []directory.Member, loadedAt time.Time,
 	if compress && len(body) >= compressAbove {
 		var z bytes.Buffer
 		z.Write([]byte{formatV1, compressDeflate})
-		fw, _ := flate.NewWriter(&z, flate.DefaultCompression) // the level is valid
+		fw, _ := flate.NewWriter(&z, flate.BestSpeed) // the level is valid
 		_, _ = fw.Write(body)                                  // a bytes.Buffer does not fail
 		_ = fw.Close()
 		if z.Len() < len(body)+2 {
