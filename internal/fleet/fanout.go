@@ -4,17 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orgusers/orgusers/internal/directory"
 )
-
-// maxCASAttempts bounds the read-apply-write rounds of one organization's
-// patch; each lost round means another write landed, so it is re-read and
-// the changes applied on top of it.
-const maxCASAttempts = 8
 
 // message is what replicas publish on prefix+"events": a load that landed
 // (waiters read it from Redis) or changes to apply to near caches.
@@ -153,14 +150,8 @@ func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
 			}
 		}
 	}
-	for _, orgID := range orgs {
-		if err := s.patch(ctx, orgID, byOrg[orgID]); err != nil {
-			if ctx.Err() != nil {
-				return directory.Wrap(directory.CodeUpstreamUnavailable, ctx.Err(), "the change was not applied in time")
-			}
-			s.log.WarnContext(ctx, "fleet: patching the snapshot in Redis failed; it stays as loaded until its TTL",
-				"org_id", orgID, "err", err)
-		}
+	if err := s.patchAll(ctx, orgs, byOrg); err != nil {
+		return err
 	}
 	b, err := encodeChanges(s.cfg.ReplicaID, changes)
 	if err == nil {
@@ -172,14 +163,81 @@ func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
 	return nil
 }
 
+// patchBatch is the changes waiting to be patched into one organization's
+// snapshot, and the channel closed once they are.
+type patchBatch struct {
+	changes []directory.Change
+	done    chan struct{}
+}
+
+// patchAll patches each organization's snapshot in Redis and returns once
+// they are all done, or ctx's error. Changes for one organization are
+// coalesced as in the near cache: while a patch runs, those that arrive
+// wait and go in the next one, so a burst costs this replica a few
+// read-apply-write rounds, not one per change (and fewer lost races).
+func (s *Source) patchAll(ctx context.Context, orgs []string, byOrg map[string][]directory.Change) error {
+	var waits []*patchBatch
+	s.mu.Lock()
+	for _, orgID := range orgs {
+		b := s.pending[orgID]
+		if b == nil {
+			b = &patchBatch{done: make(chan struct{})}
+			s.pending[orgID] = b
+			if !s.patching[orgID] {
+				s.patching[orgID] = true
+				s.wg.Add(1)
+				go s.patchLoop(context.WithoutCancel(ctx), orgID)
+			}
+		}
+		b.changes = append(b.changes, byOrg[orgID]...)
+		waits = append(waits, b)
+	}
+	s.mu.Unlock()
+	for _, b := range waits {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return directory.Wrap(directory.CodeUpstreamUnavailable, ctx.Err(), "the change was not applied in time")
+		}
+	}
+	return nil
+}
+
+// patchLoop patches orgID's pending batches one after another until none is left.
+func (s *Source) patchLoop(ctx context.Context, orgID string) {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		b := s.pending[orgID]
+		delete(s.pending, orgID)
+		if b == nil {
+			delete(s.patching, orgID)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		pctx, cancel := context.WithTimeout(ctx, patchTimeout)
+		if err := s.patch(pctx, orgID, b.changes); err != nil {
+			s.log.WarnContext(ctx, "fleet: patching the snapshot in Redis failed; it stays as it is until its TTL",
+				"org_id", orgID, "err", err)
+		}
+		cancel()
+		close(b.done)
+	}
+}
+
+// patchTimeout bounds one organization's patch, retries included.
+const patchTimeout = 10 * time.Second
+
 // patch applies changes to orgID's snapshot in Redis with compare-and-set,
-// re-reading and re-applying after losing a race. A change that cannot be
-// applied exactly drops the snapshot (the next read reloads it). A missing
-// snapshot is only stamped, so that a load in flight from before the
-// change is not stored.
+// re-reading and re-applying after losing a race (after a short jittered
+// pause, so that racing replicas spread out), until ctx ends. A change
+// that cannot be applied exactly drops the snapshot (the next read
+// reloads it). A missing snapshot is only stamped, so that a load in
+// flight from before the change is not stored.
 func (s *Source) patch(ctx context.Context, orgID string, changes []directory.Change) error {
 	fetched := map[string]directory.Member{}
-	for range maxCASAttempts {
+	for attempt := 1; ; attempt++ {
 		st, err := s.st.get(ctx, orgID)
 		if err != nil {
 			return err
@@ -195,16 +253,20 @@ func (s *Source) patch(ctx context.Context, orgID string, changes []directory.Ch
 			return nil // nothing changed
 		}
 		_, err = s.st.cas(ctx, orgID, st.gen, data)
-		if errors.Is(err, errConflict) {
-			s.stats.conflicts.Add(1)
-			continue
+		if !errors.Is(err, errConflict) {
+			if err == nil {
+				s.stats.patches.Add(1)
+			}
+			return err
 		}
-		if err == nil {
-			s.stats.patches.Add(1)
+		s.stats.conflicts.Add(1)
+		pause := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(5*time.Millisecond)))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return fmt.Errorf("%w after %d attempts: %w", errConflict, attempt, ctx.Err())
 		}
-		return err
 	}
-	return errConflict
 }
 
 // patched returns the encoding of snap with changes applied; empty (not

@@ -57,11 +57,15 @@ type fakeSource struct {
 	mu      sync.Mutex
 	fail    error
 	members map[string][]directory.Member
+	now     func() time.Time // stamps LoadedAt; nil means time.Now
 }
 
 func (f *fakeSource) Members(ctx context.Context, orgID string) (*directory.Snapshot, error) {
 	f.loads.Add(1)
 	started := time.Now()
+	if f.now != nil {
+		started = f.now()
+	}
 	select {
 	case <-time.After(f.delay):
 	case <-ctx.Done():

@@ -122,8 +122,10 @@ type Source struct {
 
 	holders func(userID string) []string // set by Start
 
-	mu      sync.Mutex
-	waiters map[string][]chan struct{}
+	mu       sync.Mutex
+	waiters  map[string][]chan struct{}
+	pending  map[string]*patchBatch // changes waiting for patchLoop, per organization
+	patching map[string]bool        // organizations whose patchLoop runs
 
 	stats struct {
 		hits, loads, waits, fallbacks, stored, patches, conflicts atomic.Uint64
@@ -179,6 +181,7 @@ func New(inner directory.Source, cfg Config) *Source {
 	s := &Source{
 		inner: inner, cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		waiters: map[string][]chan struct{}{},
+		pending: map[string]*patchBatch{}, patching: map[string]bool{},
 	}
 	s.st = newStore(cfg.Client, &s.cfg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -66,6 +66,7 @@ func TestStaleSnapshotIsReloadedOnce(t *testing.T) {
 	offset := time.Duration(0)
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
 	cfg := Config{TTL: time.Minute, Now: now}
+	inner.now = now
 	a := newReplica(t, rdb, prefix, inner, cfg)
 	b := newReplica(t, rdb, prefix, inner, cfg)
 	first, err := a.Members(t.Context(), "org_1")
