@@ -124,7 +124,7 @@ func encodeMembers(orgID string, members []directory.Member, loadedAt time.Time,
 		var z bytes.Buffer
 		z.Write([]byte{formatV1, compressDeflate})
 		fw, _ := flate.NewWriter(&z, flate.BestSpeed) // the level is valid
-		_, _ = fw.Write(body)                                  // a bytes.Buffer does not fail
+		_, _ = fw.Write(body)                         // a bytes.Buffer does not fail
 		_ = fw.Close()
 		if z.Len() < len(body)+2 {
 			return z.Bytes()

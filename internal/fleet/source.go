@@ -138,8 +138,18 @@ type Source struct {
 
 var _ directory.Source = (*Source)(nil)
 
-// New returns a Source in front of inner. It panics without a client.
-func New(inner directory.Source, cfg Config) *Source {
+// Redis is one replica's connection to the fleet: the client, the key
+// prefix and the circuit breaker that the Source and the Limiter share, so
+// that Redis is up or down for both at once and each state change is
+// logged once. Build one with Connect.
+type Redis struct {
+	cfg Config
+	st  *store
+}
+
+// Connect applies cfg's defaults and returns the connection. It panics
+// without a client. It does not dial: the first call does.
+func Connect(cfg Config) *Redis {
 	if cfg.Client == nil {
 		panic("fleet: Config.Client is required")
 	}
@@ -178,12 +188,25 @@ func New(inner directory.Source, cfg Config) *Source {
 		host, _ := os.Hostname()
 		cfg.ReplicaID = host + "-" + randomToken()[:8]
 	}
+	r := &Redis{cfg: cfg}
+	r.st = newStore(cfg.Client, &r.cfg)
+	return r
+}
+
+// Up reports whether Redis is in use (the breaker is not open).
+func (r *Redis) Up() bool { return r.st.healthy() }
+
+// New returns a Source in front of inner on a connection of its own:
+// Connect(cfg).Source(inner).
+func New(inner directory.Source, cfg Config) *Source { return Connect(cfg).Source(inner) }
+
+// Source returns the fleet Source in front of inner on this connection.
+func (r *Redis) Source(inner directory.Source) *Source {
 	s := &Source{
-		inner: inner, cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		inner: inner, cfg: r.cfg, log: r.cfg.Logger, now: r.cfg.Now, st: r.st,
 		waiters: map[string][]chan struct{}{},
 		pending: map[string]*patchBatch{}, patching: map[string]bool{},
 	}
-	s.st = newStore(cfg.Client, &s.cfg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
