@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -150,9 +151,13 @@ func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
 			}
 		}
 	}
-	if err := s.patchAll(ctx, orgs, byOrg); err != nil {
+	fetched, err := s.patchAll(ctx, orgs, byOrg)
+	if err != nil {
 		return err
 	}
+	// Peers get the profiles the patch fetched, so that they do not each
+	// fetch the same new member from Clerk.
+	changes = withProfiles(changes, fetched)
 	b, err := encodeChanges(s.cfg.ReplicaID, changes)
 	if err == nil {
 		err = s.st.publish(ctx, b)
@@ -168,6 +173,7 @@ func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
 type patchBatch struct {
 	changes []directory.Change
 	done    chan struct{}
+	fetched map[string]directory.Member // profiles the patch fetched; read after done
 }
 
 // patchAll patches each organization's snapshot in Redis and returns once
@@ -175,7 +181,7 @@ type patchBatch struct {
 // coalesced as in the near cache: while a patch runs, those that arrive
 // wait and go in the next one, so a burst costs this replica a few
 // read-apply-write rounds, not one per change (and fewer lost races).
-func (s *Source) patchAll(ctx context.Context, orgs []string, byOrg map[string][]directory.Change) error {
+func (s *Source) patchAll(ctx context.Context, orgs []string, byOrg map[string][]directory.Change) (map[string]directory.Member, error) {
 	var waits []*patchBatch
 	s.mu.Lock()
 	for _, orgID := range orgs {
@@ -193,14 +199,16 @@ func (s *Source) patchAll(ctx context.Context, orgs []string, byOrg map[string][
 		waits = append(waits, b)
 	}
 	s.mu.Unlock()
+	fetched := map[string]directory.Member{}
 	for _, b := range waits {
 		select {
 		case <-b.done:
+			maps.Copy(fetched, b.fetched)
 		case <-ctx.Done():
-			return directory.Wrap(directory.CodeUpstreamUnavailable, ctx.Err(), "the change was not applied in time")
+			return nil, directory.Wrap(directory.CodeUpstreamUnavailable, ctx.Err(), "the change was not applied in time")
 		}
 	}
-	return nil
+	return fetched, nil
 }
 
 // patchLoop patches orgID's pending batches one after another until none is left.
@@ -217,7 +225,8 @@ func (s *Source) patchLoop(ctx context.Context, orgID string) {
 		}
 		s.mu.Unlock()
 		pctx, cancel := context.WithTimeout(ctx, patchTimeout)
-		if err := s.patch(pctx, orgID, b.changes); err != nil {
+		b.fetched = map[string]directory.Member{}
+		if err := s.patch(pctx, orgID, b.changes, b.fetched); err != nil {
 			s.log.WarnContext(ctx, "fleet: patching the snapshot in Redis failed; it stays as it is until its TTL",
 				"org_id", orgID, "err", err)
 		}
@@ -235,8 +244,7 @@ const patchTimeout = 10 * time.Second
 // that cannot be applied exactly drops the snapshot (the next read
 // reloads it). A missing snapshot is only stamped, so that a load in
 // flight from before the change is not stored.
-func (s *Source) patch(ctx context.Context, orgID string, changes []directory.Change) error {
-	fetched := map[string]directory.Member{}
+func (s *Source) patch(ctx context.Context, orgID string, changes []directory.Change, fetched map[string]directory.Member) error {
 	for attempt := 1; ; attempt++ {
 		st, err := s.st.get(ctx, orgID)
 		if err != nil {

@@ -91,7 +91,9 @@ type Config struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Profiles fetches a new member's profile when a patch needs it; nil
-	// makes such a change drop the Redis snapshot (the next read reloads).
+	// means the inner source's Profile method when it has one (the Clerk
+	// repository does), else such a change drops the Redis snapshot (the
+	// next read reloads).
 	Profiles interface {
 		Profile(ctx context.Context, userID string) (directory.Member, error)
 	}
@@ -206,6 +208,13 @@ func (r *Redis) Source(inner directory.Source) *Source {
 		inner: inner, cfg: r.cfg, log: r.cfg.Logger, now: r.cfg.Now, st: r.st,
 		waiters: map[string][]chan struct{}{},
 		pending: map[string]*patchBatch{}, patching: map[string]bool{},
+	}
+	if s.cfg.Profiles == nil {
+		if p, ok := inner.(interface {
+			Profile(ctx context.Context, userID string) (directory.Member, error)
+		}); ok {
+			s.cfg.Profiles = p // the Clerk repository fetches users
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s

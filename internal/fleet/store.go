@@ -37,6 +37,7 @@ func NewClient(url string, opTimeout time.Duration) (redis.UniversalClient, erro
 	opt.PoolTimeout = opTimeout
 	opt.ContextTimeoutEnabled = true
 	opt.MaxRetries = -1 // no retries: the breaker and the per-process fallback handle failures
+	opt.DialerRetries = 1
 	opt.DisableIdentity = true
 	return redis.NewClient(opt), nil
 }

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgusers/orgusers/internal/clerkemu"
+	"github.com/orgusers/orgusers/internal/fleet"
+)
+
+// fleetRedis returns REDIS_URL and a key prefix of this test's own (its
+// keys are deleted at the end), or skips the test without Redis.
+func fleetRedis(t *testing.T) (string, string) {
+	t.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		t.Skip("needs Redis: run with REDIS_URL=redis://127.0.0.1:6379/0 (.ci/run starts a throwaway redis-server and sets it)")
+	}
+	prefix := "test:" + t.Name() + ":" + time.Now().Format("150405.000000") + ":"
+	t.Cleanup(func() {
+		rdb, err := fleet.NewClient(u, time.Second)
+		if err != nil {
+			return
+		}
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+	return u, prefix
+}
+
+// newReplicas starts one emulator and n replicas of the server against it,
+// sharing the Redis at redisURL under prefix, each with the webhook
+// endpoint on (the emulator delivers to none of them until told).
+func newReplicas(t *testing.T, n int, redisURL, prefix string, env ...string) ([]*stack, string) {
+	t.Helper()
+	emu, err := clerkemu.New(clerkemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(emu.Handler())
+	t.Cleanup(upstream.Close)
+	tokens, err := emu.DemoTokens(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := newWebhookSecret(t)
+	var out []*stack
+	for range n {
+		vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL,
+			"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "CLERK_WEBHOOK_SIGNING_SECRET": secret}
+		for i := 0; i+1 < len(env); i += 2 {
+			vars[env[i]] = env[i+1]
+		}
+		cfg, err := LoadConfig(nil, func(name string) string { return vars[name] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(app.Close)
+		srv := httptest.NewServer(app.Handler)
+		t.Cleanup(srv.Close)
+		out = append(out, &stack{emu: emu, emuURL: upstream.URL, app: app, url: srv.URL, tokens: tokens})
+	}
+	return out, secret
+}
+
+// TestFleetReplicasShareOneLoad: three replicas on one Redis answer for
+// an organization with one Clerk load between them; the second and third
+// send Clerk nothing.
+func TestFleetReplicasShareOneLoad(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, _ := newReplicas(t, 3, url, prefix)
+	emu := rs[0].emu
+	if got := rs[0].role(t, clerkemu.UserAcmeMember); got != "org:member" {
+		t.Fatalf("role %q", got)
+	}
+	first := listRequests(emu)
+	if first == 0 {
+		t.Fatal("no Clerk load at all")
+	}
+	for i, r := range rs[1:] {
+		if got := r.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+			t.Fatalf("replica %d: role %q", i+2, got)
+		}
+	}
+	if n := listRequests(emu); n != first {
+		t.Fatalf("the other replicas sent Clerk %d list requests; want none", n-first)
+	}
+	t.Logf("one load of org_acme (%d list requests) served three replicas", first)
+}
+
+// TestFleetWebhookReachesEveryReplica: Clerk delivers a change to one
+// replica; the others answer with it, measured from the write in Clerk.
+func TestFleetWebhookReachesEveryReplica(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, secret := newReplicas(t, 3, url, prefix)
+	for _, r := range rs {
+		r.role(t, clerkemu.UserAcmeMember) // every near cache holds org_acme
+	}
+	if err := rs[0].emu.SetWebhook(rs[0].url+WebhookPath, secret); err != nil {
+		t.Fatal(err)
+	}
+	rs[0].emu.ResetCounters()
+	var took []time.Duration
+	for _, role := range []string{"org:billing", "org:member", "org:billing"} {
+		start := time.Now()
+		if err := rs[0].emu.SetMemberRole(clerkemu.OrgAcme, clerkemu.UserAcmeMember, role); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rs[1:] {
+			deadline := time.Now().Add(10 * time.Second)
+			for r.role(t, clerkemu.UserAcmeMember) != role {
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %d still does not show %s", i+2, role)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		took = append(took, time.Since(start))
+	}
+	if n := listRequests(rs[0].emu); n != 0 {
+		t.Fatalf("the change cost %d Clerk list requests", n)
+	}
+	t.Logf("a role change written in Clerk showed on both other replicas after %v (delivery to one replica, Redis fan-out, loopback)", took)
+}
+
+// TestFleetWithoutRedisStillServes: REDIS_URL names a port nothing
+// listens on; the replica answers (per-process), and /readyz is ready.
+func TestFleetWithoutRedisStillServes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rs, _ := newReplicas(t, 1, "redis://"+addr+"/0", "test:down:")
+	r := rs[0]
+	start := time.Now()
+	for range 5 {
+		if got := r.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+			t.Fatalf("role %q", got)
+		}
+		r.app.Cache.Invalidate(clerkemu.OrgAcme) // every query loads: through the fallback
+	}
+	resp, err := http.Get(r.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "ready") {
+		t.Fatalf("/readyz %d %s", resp.StatusCode, body)
+	}
+	if r.app.Fleet.Up() {
+		t.Fatal("the breaker did not open")
+	}
+	t.Logf("five loads with Redis unreachable took %v", time.Since(start).Round(time.Millisecond))
+}
+
+func TestRedisConfig(t *testing.T) {
+	base := map[string]string{"CLERK_SECRET_KEY": "sk_test_abcdefgh123"}
+	get := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return base[k]
+		}
+	}
+	cfg, err := LoadConfig(nil, get(nil))
+	if err != nil || cfg.RedisURL != "" || cfg.RedisKeyPrefix != "orgusers:" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	cfg, err = LoadConfig(nil, get(map[string]string{"REDIS_URL": "rediss://u:secret@redis.example:6380/2", "REDIS_KEY_PREFIX": "staging:"}))
+	if err != nil || cfg.RedisURL == "" || cfg.RedisKeyPrefix != "staging:" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	_, err = LoadConfig(nil, get(map[string]string{"REDIS_URL": "http://u:secret@x/"}))
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("bad REDIS_URL: %v", err)
+	}
+	if got := redactedRedis("rediss://u:secret@redis.example:6380/2"); got != "rediss://redis.example:6380/2" {
+		t.Fatalf("redacted %q", got)
+	}
+}
