@@ -492,6 +492,9 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if tp != nil {
 		ccache.OnLoad = tracing.LoadSpans(tp)
 	}
+	// A snapshot from Redis may have been loaded by another replica a
+	// while ago: it is fresh for what is left of CACHE_TTL, not a whole one.
+	ccache.AgeFromSnapshot = shared != nil
 	snapshots := cache.New(source, ccache)
 	if m != nil {
 		m.RegisterCache(func() metrics.CacheStats {
