@@ -707,8 +707,8 @@ const demoTokenTTL = 7 * 24 * time.Hour
 
 // startEmulator serves a Clerk emulator on a loopback listener, sending
 // webhooks as wh says (nil: none).
-func startEmulator(addr, dataFile string, wh *clerkemu.WebhookConfig) (*clerkemu.Emulator, *http.Server, string, error) {
-	opts := clerkemu.Options{Webhook: wh}
+func startEmulator(addr, dataFile string, wh *clerkemu.WebhookConfig, secretKey string) (*clerkemu.Emulator, *http.Server, string, error) {
+	opts := clerkemu.Options{Webhook: wh, SecretKey: secretKey}
 	if dataFile != "" {
 		f, err := os.Open(dataFile)
 		if err != nil {
@@ -779,7 +779,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if cfg.Demo {
 		var emuSrv *http.Server
 		var apiURL string
-		if emu, emuSrv, apiURL, err = startEmulator("127.0.0.1:0", cfg.DemoData, nil); err != nil {
+		if emu, emuSrv, apiURL, err = startEmulator("127.0.0.1:0", cfg.DemoData, nil, ""); err != nil {
 			return err
 		}
 		defer emuSrv.Close()
@@ -1029,6 +1029,7 @@ func runEmulator(ctx context.Context, args []string, out io.Writer) error {
 	retryAfter := fs.Duration("retry-after", 0, "fault: Retry-After sent with -fail-status 429 or 503, e.g. 2s")
 	webhookURL := fs.String("webhook-url", "", "send each write's Clerk webhook, signed as Svix does, to this URL, e.g. http://127.0.0.1:8080/webhooks/clerk")
 	webhookSecret := fs.String("webhook-secret", "", "with -webhook-url: the whsec_ signing secret (default: a fresh one, printed)")
+	secretKey := fs.String("secret-key", "", "the sk_test_ secret key clients must send (default: a fresh one, printed), e.g. for replicas started with it beforehand (compose.yaml)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -1054,7 +1055,10 @@ func runEmulator(ctx context.Context, args []string, out io.Writer) error {
 	case *webhookSecret != "":
 		return errors.New("-webhook-secret needs -webhook-url")
 	}
-	emu, srv, apiURL, err := startEmulator(*addr, *data, wh)
+	if *secretKey != "" && !secretKeyForm.MatchString(*secretKey) {
+		return errors.New("-secret-key: not a Clerk secret key: sk_test_ followed by at least 8 letters and digits")
+	}
+	emu, srv, apiURL, err := startEmulator(*addr, *data, wh, *secretKey)
 	if err != nil {
 		if wh != nil && errors.Is(err, clerkemu.ErrInvalid) && strings.Contains(err.Error(), "webhook") {
 			return fmt.Errorf("-webhook-url or -webhook-secret: %w", err)
