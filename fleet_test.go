@@ -148,7 +148,7 @@ func TestFleetWithoutRedisStillServes(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	rs, _ := newReplicas(t, 1, "redis://"+addr+"/0", "test:down:")
+	rs, _ := newReplicas(t, 1, "redis://"+addr+"/0", "test:down:", "METRICS_ADDR", "127.0.0.1:0")
 	r := rs[0]
 	start := time.Now()
 	for range 5 {
@@ -168,6 +168,11 @@ func TestFleetWithoutRedisStillServes(t *testing.T) {
 	}
 	if r.app.Fleet.Up() {
 		t.Fatal("the breaker did not open")
+	}
+	rec := httptest.NewRecorder()
+	r.app.Metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if m := rec.Body.String(); !strings.Contains(m, "orgusers_fleet_redis_up 0\n") || !strings.Contains(m, "orgusers_fleet_fallbacks_total 5\n") {
+		t.Errorf("metrics:\n%s", m)
 	}
 	t.Logf("five loads with Redis unreachable took %v", time.Since(start).Round(time.Millisecond))
 }

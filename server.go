@@ -506,6 +506,15 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 			}
 		})
 	}
+	if m != nil && shared != nil {
+		m.RegisterFleet(func() metrics.FleetStats {
+			st := shared.Stats()
+			return metrics.FleetStats{
+				Up: shared.Up(), Hits: st.Hits, Loads: st.Loads, Waits: st.Waits, Fallbacks: st.Fallbacks,
+				Stored: st.Stored, Patches: st.Patches, Conflicts: st.Conflicts,
+			}
+		})
+	}
 	svc := &directory.Service{Source: snapshots}
 	// A bulk call stops before the server's 60 s WriteTimeout would cut its
 	// answer; the members it did not reach are SKIPPED (run it again: what
