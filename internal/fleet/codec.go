@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/orgusers/orgusers/internal/directory"
@@ -29,6 +31,8 @@ import (
 //	    uvarint role, role name: indexes in the string table
 //	    bytes   membership metadata
 //	    time    joined, user updated, membership updated
+//	  uvarint number of removals, then each: string user id, time it left
+//	          (Snapshot.Removals: a late change older than it is not applied)
 //
 // where a string or bytes is a uvarint length and the bytes, and a time a
 // varint of seconds since the Unix epoch and a uvarint of nanoseconds (the
@@ -66,10 +70,10 @@ var errFormat = errors.New("fleet: unknown snapshot encoding")
 // Encode returns the encoding of snap (format 1), compressed when that
 // makes it smaller.
 func Encode(snap *directory.Snapshot) []byte {
-	return encodeMembers(snap.OrgID(), snap.Members(), snap.LoadedAt(), true)
+	return encodeMembers(snap.OrgID(), snap.Members(), snap.LoadedAt(), snap.Removals(), true)
 }
 
-func encodeMembers(orgID string, members []directory.Member, loadedAt time.Time, compress bool) []byte {
+func encodeMembers(orgID string, members []directory.Member, loadedAt time.Time, removed map[string]time.Time, compress bool) []byte {
 	var w writer
 	w.time(loadedAt)
 	w.str(orgID)
@@ -118,6 +122,11 @@ func encodeMembers(orgID string, members []directory.Member, loadedAt time.Time,
 		w.time(m.UserUpdatedAt)
 		w.time(m.MembershipUpdatedAt)
 	}
+	w.uvarint(uint64(len(removed)))
+	for _, id := range slices.Sorted(maps.Keys(removed)) {
+		w.str(id)
+		w.time(removed[id])
+	}
 	body := w.buf.Bytes()
 	out := []byte{formatV1, compressNone}
 	if compress && len(body) >= compressAbove {
@@ -151,16 +160,16 @@ func roleTable(members []directory.Member) ([]string, map[string]int) {
 // Decode returns the snapshot that data encodes. A format it does not know
 // is errFormat.
 func Decode(data []byte) (*directory.Snapshot, error) {
-	orgID, members, loadedAt, err := decodeMembers(data)
+	orgID, members, loadedAt, removed, err := decodeMembers(data)
 	if err != nil {
 		return nil, err
 	}
-	return directory.NewSnapshot(orgID, members, loadedAt), nil
+	return directory.RestoreSnapshot(orgID, members, loadedAt, removed), nil
 }
 
-func decodeMembers(data []byte) (orgID string, members []directory.Member, loadedAt time.Time, err error) {
+func decodeMembers(data []byte) (orgID string, members []directory.Member, loadedAt time.Time, removed map[string]time.Time, err error) {
 	if len(data) < 2 || data[0] != formatV1 {
-		return "", nil, time.Time{}, errFormat
+		return "", nil, time.Time{}, nil, errFormat
 	}
 	body := data[2:]
 	switch data[1] {
@@ -168,10 +177,10 @@ func decodeMembers(data []byte) (orgID string, members []directory.Member, loade
 	case compressDeflate:
 		body, err = io.ReadAll(flate.NewReader(bytes.NewReader(body)))
 		if err != nil {
-			return "", nil, time.Time{}, fmt.Errorf("fleet: decompressing a snapshot: %w", err)
+			return "", nil, time.Time{}, nil, fmt.Errorf("fleet: decompressing a snapshot: %w", err)
 		}
 	default:
-		return "", nil, time.Time{}, errFormat
+		return "", nil, time.Time{}, nil, errFormat
 	}
 	r := reader{b: body}
 	loadedAt = r.time()
@@ -217,13 +226,20 @@ func decodeMembers(data []byte) (orgID string, members []directory.Member, loade
 		m.UserUpdatedAt = r.time()
 		m.MembershipUpdatedAt = r.time()
 	}
+	if n := r.count(); n > 0 {
+		removed = make(map[string]time.Time, n)
+		for range n {
+			id := r.str()
+			removed[id] = r.time()
+		}
+	}
 	if r.err != nil {
-		return "", nil, time.Time{}, r.err
+		return "", nil, time.Time{}, nil, r.err
 	}
 	if len(r.b) != 0 {
-		return "", nil, time.Time{}, errors.New("fleet: trailing bytes after a snapshot")
+		return "", nil, time.Time{}, nil, errors.New("fleet: trailing bytes after a snapshot")
 	}
-	return orgID, members, loadedAt, nil
+	return orgID, members, loadedAt, removed, nil
 }
 
 type writer struct {

@@ -111,7 +111,7 @@ func TestCodecSize(t *testing.T) {
 	members := genMembers(5000, 7)
 	snap := directory.NewSnapshot("org_big", members, time.Now())
 	data := Encode(snap)
-	raw := encodeMembers(snap.OrgID(), snap.Members(), snap.LoadedAt(), false)
+	raw := encodeMembers(snap.OrgID(), snap.Members(), snap.LoadedAt(), nil, false)
 	js, _ := json.Marshal(members)
 	t.Logf("5,000 members: encoded %d bytes (%.1f B/member, codec %d); uncompressed %d (%.1f B/member); JSON %d (%.1f B/member)",
 		len(data), float64(len(data))/5000, data[1], len(raw), float64(len(raw))/5000, len(js), float64(len(js))/5000)
@@ -139,4 +139,32 @@ func BenchmarkCodec(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCodecKeepsRemovals: a member's removal survives the round trip, so a
+// late delivery of an older change does not bring them back from Redis.
+func TestCodecKeepsRemovals(t *testing.T) {
+	members := genMembers(3, 2)
+	gone := members[1].UserID
+	left := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	snap, res := directory.NewSnapshot("org_1", members, time.Now()).Apply([]directory.Change{
+		{Kind: directory.ChangeMemberRemoved, OrgID: "org_1", UserID: gone, UpdatedAt: left},
+		{Kind: directory.ChangeUserDeleted, UserID: members[2].UserID},
+	})
+	if res.Applied != 2 {
+		t.Fatalf("%+v", res)
+	}
+	got, err := Decode(Encode(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Removals()) != 2 || !got.Removals()[gone].Equal(left) {
+		t.Fatalf("removals %v, want %v", got.Removals(), snap.Removals())
+	}
+	late := members[1]
+	_, res = got.Apply([]directory.Change{{Kind: directory.ChangeMemberUpserted, OrgID: "org_1", UserID: gone,
+		Member: late, HasProfile: true, UpdatedAt: left.Add(-time.Hour)}})
+	if res.Stale != 1 || res.Applied != 0 {
+		t.Fatalf("a late upsert from before the removal: %+v", res)
+	}
 }

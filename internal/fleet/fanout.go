@@ -40,7 +40,7 @@ func encodeChanges(from string, changes []directory.Change) ([]byte, error) {
 		msg.Change[i] = wireChange{Kind: c.Kind, OrgID: c.OrgID, UserID: c.UserID, HasProfile: c.HasProfile, UpdatedAt: c.UpdatedAt}
 		members[i] = c.Member
 	}
-	msg.Members = encodeMembers("", members, time.Time{}, true)
+	msg.Members = encodeMembers("", members, time.Time{}, nil, true)
 	return json.Marshal(msg)
 }
 
@@ -52,7 +52,7 @@ func decodeMessage(b []byte) (message, []directory.Change, error) {
 	if len(msg.Change) == 0 {
 		return msg, nil, nil
 	}
-	_, members, _, err := decodeMembers(msg.Members)
+	_, members, _, _, err := decodeMembers(msg.Members)
 	if err != nil {
 		return msg, nil, err
 	}

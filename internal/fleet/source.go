@@ -291,8 +291,12 @@ func (s *Source) Members(ctx context.Context, orgID string) (*directory.Snapshot
 	}
 }
 
-// fallback loads from the inner source without Redis.
+// fallback loads from the inner source without Redis; when the Redis
+// call failed because ctx ended, it returns that instead.
 func (s *Source) fallback(ctx context.Context, orgID string) (*directory.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, directory.Wrap(directory.CodeUpstreamUnavailable, err, "organization members were not loaded in time")
+	}
 	s.stats.fallbacks.Add(1)
 	return s.inner.Members(ctx, orgID)
 }

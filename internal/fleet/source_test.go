@@ -294,4 +294,13 @@ func TestWaiterGivesUpWithItsContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v, want the deadline", err)
 	}
+	// Callers giving up say nothing about Redis.
+	for range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		_, _ = r.Members(ctx, "org_1")
+		cancel()
+	}
+	if !r.Up() || r.Stats().Fallbacks != 0 {
+		t.Fatalf("up %v, stats %+v: expired callers counted against Redis", r.Up(), r.Stats())
+	}
 }

@@ -93,7 +93,7 @@ func newStore(rdb redis.UniversalClient, cfg *Config) *store {
 			return err == nil || errors.Is(err, redis.Nil) || errors.Is(err, errConflict)
 		},
 		// A caller that gave up says nothing about Redis.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		IsExcluded: func(err error) bool { _, gone := errors.AsType[*callerGone](err); return gone },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			switch to {
 			case gobreaker.StateOpen:
@@ -121,15 +121,27 @@ func (s *store) snapKey(orgID string) string  { return s.prefix + "{" + orgID + 
 func (s *store) leaseKey(orgID string) string { return s.prefix + "{" + orgID + "}:lease" }
 func (s *store) channel() string              { return s.prefix + "events" }
 
-// do runs op through the breaker with a deadline of opTimeout.
+// do runs op through the breaker with a deadline of opTimeout. A call
+// that fails because the caller's context ended says nothing about Redis:
+// it counts neither way.
 func (s *store) do(ctx context.Context, op func(ctx context.Context) error) error {
 	_, err := s.breaker.Execute(func() (any, error) {
-		ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+		opCtx, cancel := context.WithTimeout(ctx, s.opTimeout)
 		defer cancel()
-		return nil, op(ctx)
+		err := op(opCtx)
+		if err != nil && ctx.Err() != nil {
+			return nil, &callerGone{err}
+		}
+		return nil, err
 	})
 	return err
 }
+
+// callerGone wraps the error of a call whose caller's context ended.
+type callerGone struct{ err error }
+
+func (e *callerGone) Error() string { return e.err.Error() }
+func (e *callerGone) Unwrap() error { return e.err }
 
 // entry is what Redis holds for one organization.
 type stored struct {
