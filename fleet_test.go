@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -201,5 +202,59 @@ func TestRedisConfig(t *testing.T) {
 	}
 	if got := redactedRedis("rediss://u:secret@redis.example:6380/2"); got != "rediss://redis.example:6380/2" {
 		t.Fatalf("redacted %q", got)
+	}
+}
+
+// TestFleetStoresNothingPrivate: what a replica puts in Redis is the
+// members as the API serves them: no private or unsafe metadata, no secret
+// key, no session token.
+func TestFleetStoresNothingPrivate(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, _ := newReplicas(t, 1, url, prefix)
+	r := rs[0]
+	r.role(t, clerkemu.UserAcmeMember)
+	rdb, err := fleet.NewClient(url, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	ctx := t.Context()
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snaps int
+	for _, k := range keys {
+		var text string
+		switch {
+		case strings.HasSuffix(k, ":snap"):
+			data, err := rdb.HGet(ctx, k, "data").Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := fleet.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, _ := json.Marshal(snap.Members())
+			text = string(js)
+			snaps++
+			if !strings.Contains(text, "skills") || !strings.Contains(text, clerkemu.UserAcmeMember) {
+				t.Fatalf("the snapshot lacks the public data it should hold: %.300s", text)
+			}
+		case strings.HasSuffix(k, "clerk-rate"), strings.HasSuffix(k, ":lease"):
+			text, _ = rdb.Get(ctx, k).Result()
+		default:
+			t.Errorf("unexpected key %s", k)
+		}
+		for _, secret := range []string{"salary", "ssn_last4", "home_address", "performance_rating", "onboarding_complete",
+			"stripe_customer_id", "contract_value", "cost_center", "referral_code", r.emu.SecretKey(), r.tokens.Admin[:40]} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s holds %q", k, secret)
+			}
+		}
+	}
+	if snaps != 1 {
+		t.Fatalf("keys %v: want org_acme's snapshot", keys)
 	}
 }
