@@ -96,7 +96,7 @@ func TestChangeReachesEveryReplica(t *testing.T) {
 				start := time.Now()
 				a.receive(t, directory.Change{Kind: directory.ChangeMemberUpserted, OrgID: org, UserID: user,
 					Member: directory.Member{Role: role, RoleName: role, MembershipUpdatedAt: at}, UpdatedAt: at})
-				waitFor(t, 5*time.Second, "the change on the other replica", func() bool {
+				waitFor(t, 15*time.Second, "the change on the other replica", func() bool {
 					s, err := b.near.Members(t.Context(), org)
 					return err == nil && s.Member(user).Role == role
 				})
@@ -110,7 +110,7 @@ func TestChangeReachesEveryReplica(t *testing.T) {
 			profile := *upd
 			profile.FirstName = &name
 			a.receive(t, directory.Change{Kind: directory.ChangeUserUpdated, UserID: user, Member: profile, UpdatedAt: time.Now()})
-			waitFor(t, 5*time.Second, "the user change on the other replica", func() bool {
+			waitFor(t, 15*time.Second, "the user change on the other replica", func() bool {
 				s, err := b.near.Members(t.Context(), org)
 				return err == nil && s.Member(user).FirstName != nil && *s.Member(user).FirstName == name
 			})
