@@ -525,13 +525,15 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 
 	// Changes (webhooks, admin writes) go to the near cache and, with the
 	// fleet tier, to Redis and the other replicas, whose near caches and
-	// invitation lists apply them in turn.
+	// invitation lists apply them in turn. The fleet goes first: it finds
+	// the organizations holding a user in the near cache, before a
+	// deletion removes them there.
 	var memberSink webhook.Sink = snapshots
 	webhookSink := sinks{snapshots, invitations}
 	if shared != nil {
 		shared.Start(webhookSink.Apply, snapshots.Holding)
-		memberSink = sinks{snapshots, shared}
-		webhookSink = sinks{snapshots, invitations, shared}
+		memberSink = sinks{shared, snapshots}
+		webhookSink = sinks{shared, snapshots, invitations}
 	}
 	bulk := &directory.Bulk{Source: snapshots, Writer: repo, Sink: memberSink, Concurrency: 16, Deadline: 50 * time.Second, Logger: logger}
 

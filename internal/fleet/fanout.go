@@ -114,20 +114,58 @@ func (s *Source) receive(payload string, apply func(context.Context, []directory
 	if msg.From == s.cfg.ReplicaID || len(changes) == 0 || apply == nil {
 		return
 	}
+	// A peer's user changes (no organization) patched the Redis snapshots
+	// of the organizations it holds the user in; this replica patches those
+	// it holds, found before its near cache applies a deletion.
+	var users []directory.Change
+	for _, c := range changes {
+		if c.OrgID == "" && c.Kind != directory.ChangeInvitationChanged {
+			users = append(users, c)
+		}
+	}
+	byOrg, orgs := s.held(users)
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	if err := apply(ctx, changes); err != nil {
 		s.log.Warn("fleet: applying a peer's changes failed", "err", err, "changes", len(changes))
 	}
+	if len(orgs) > 0 && s.st.healthy() {
+		s.wg.Add(1)
+		go func() { // off the subscriber: decoding and encoding snapshots takes a while
+			defer s.wg.Done()
+			_, _ = s.patchAll(s.ctx, orgs, byOrg)
+		}()
+	}
+}
+
+// held groups user changes by the organizations holders names for each
+// user, in first-seen order.
+func (s *Source) held(changes []directory.Change) (map[string][]directory.Change, []string) {
+	if s.holders == nil || len(changes) == 0 {
+		return nil, nil
+	}
+	byOrg := map[string][]directory.Change{}
+	var orgs []string
+	for _, c := range changes {
+		for _, orgID := range s.holders(c.UserID) {
+			if _, ok := byOrg[orgID]; !ok {
+				orgs = append(orgs, orgID)
+			}
+			byOrg[orgID] = append(byOrg[orgID], c)
+		}
+	}
+	return byOrg, orgs
 }
 
 // Apply takes changes this replica received (a webhook, an admin write):
 // it patches the snapshots in Redis they concern and publishes them, so
 // that every replica applies them to its near cache. Membership changes
 // concern their organization; user changes, the organizations that
-// Holders names (the near cache's, which holds what this replica serves).
-// When Redis cannot be reached the changes stay local (logged by the
-// breaker); Apply returns only ctx's error.
+// holders (given to Start: the near cache's Holding) names, here and on
+// each peer for the organizations it holds. Call it before the near cache
+// applies the changes, while holders still sees a deleted user. When
+// Redis cannot be reached the changes stay local (logged by the breaker);
+// Apply returns only ctx's error.
 func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
 	if len(changes) == 0 || !s.st.healthy() {
 		return nil
@@ -140,7 +178,7 @@ func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
 		}
 		byOrg[orgID] = append(byOrg[orgID], c)
 	}
-	for _, c := range changes {
+	for _, c := range changes { // in order: a patch applies them as they came
 		switch {
 		case c.Kind == directory.ChangeInvitationChanged:
 		case c.OrgID != "":

@@ -58,13 +58,13 @@ func newStack(t *testing.T, prefix string, inner directory.Source) replica {
 }
 
 // receive is what the webhook endpoint does with changes (server.go's
-// sinks): the near cache first, then the fleet.
+// sinks): the fleet first, then the near cache.
 func (r replica) receive(t *testing.T, changes ...directory.Change) {
 	t.Helper()
-	if err := r.near.Apply(t.Context(), changes); err != nil {
+	if err := r.fleet.Apply(t.Context(), changes); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.fleet.Apply(t.Context(), changes); err != nil {
+	if err := r.near.Apply(t.Context(), changes); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -209,5 +209,42 @@ func TestReloadChangeDropsTheSharedSnapshot(t *testing.T) {
 	}
 	if n := inner.loads.Load(); n != 2 {
 		t.Fatalf("%d loads, want 2: the reload request must reach Redis", n)
+	}
+}
+
+// TestUserDeletionReachesRedisEverywhere: a user change carries no
+// organization. The receiving replica patches the Redis snapshots of the
+// organizations it holds the user in, and each peer those it holds: here
+// the receiver holds org_a only and the peer org_b only, and a fresh
+// replica reading either from Redis no longer finds the deleted user.
+func TestUserDeletionReachesRedisEverywhere(t *testing.T) {
+	_, prefix := newRedis(t)
+	shared := genMembers(5, 3)
+	inner := &fakeSource{members: map[string][]directory.Member{"org_a": shared, "org_b": shared}}
+	a, b := newStack(t, prefix, inner), newStack(t, prefix, inner)
+	if _, err := a.near.Members(t.Context(), "org_a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.near.Members(t.Context(), "org_b"); err != nil {
+		t.Fatal(err)
+	}
+	user := shared[0].UserID
+	a.receive(t, directory.Change{Kind: directory.ChangeUserDeleted, UserID: user, UpdatedAt: time.Now()})
+	waitFor(t, 15*time.Second, "the peer's near cache", func() bool {
+		s, err := b.near.Members(t.Context(), "org_b")
+		return err == nil && s.Member(user) == nil
+	})
+	c := newStack(t, prefix, inner)
+	for _, org := range []string{"org_a", "org_b"} {
+		var s *directory.Snapshot
+		waitFor(t, 15*time.Second, "the Redis snapshot of "+org, func() bool {
+			c.near.Invalidate(org)
+			var err error
+			s, err = c.near.Members(t.Context(), org)
+			return err == nil && s.Member(user) == nil
+		})
+	}
+	if n := inner.loads.Load(); n != 2 {
+		t.Fatalf("%d loads, want 2: the fresh replica read both from Redis", n)
 	}
 }
