@@ -87,8 +87,11 @@ func (l *Limiter) Wait(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if ended(ctx) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return context.DeadlineExceeded
 			}
 			return l.local.Wait(ctx)
 		}

@@ -294,7 +294,11 @@ func (s *Source) Members(ctx context.Context, orgID string) (*directory.Snapshot
 // fallback loads from the inner source without Redis; when the Redis
 // call failed because ctx ended, it returns that instead.
 func (s *Source) fallback(ctx context.Context, orgID string) (*directory.Snapshot, error) {
-	if err := ctx.Err(); err != nil {
+	if ended(ctx) {
+		err := ctx.Err()
+		if err == nil {
+			err = context.DeadlineExceeded
+		}
 		return nil, directory.Wrap(directory.CodeUpstreamUnavailable, err, "organization members were not loaded in time")
 	}
 	s.stats.fallbacks.Add(1)

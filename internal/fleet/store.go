@@ -129,12 +129,22 @@ func (s *store) do(ctx context.Context, op func(ctx context.Context) error) erro
 		opCtx, cancel := context.WithTimeout(ctx, s.opTimeout)
 		defer cancel()
 		err := op(opCtx)
-		if err != nil && ctx.Err() != nil {
+		if err != nil && ended(ctx) {
 			return nil, &callerGone{err}
 		}
 		return nil, err
 	})
 	return err
+}
+
+// ended reports whether ctx is done or its deadline has passed: a socket
+// read bounded by that deadline can fail a moment before ctx.Err() is set.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // callerGone wraps the error of a call whose caller's context ended.
