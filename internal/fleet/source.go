@@ -275,6 +275,13 @@ func (s *Source) Members(ctx context.Context, orgID string) (*directory.Snapshot
 			return s.fallback(ctx, orgID)
 		}
 		if l != nil {
+			// Double-check: a load may have landed between our read and
+			// the lease (its holder stored it, then released the lease).
+			if snap := s.freshAfterLease(ctx, orgID, stale); snap != nil {
+				_ = s.st.release(context.WithoutCancel(ctx), l)
+				s.stats.hits.Add(1)
+				return snap, nil
+			}
 			return s.load(ctx, l, stale)
 		}
 		// Another replica loads: wait for its notification, or poll.
@@ -289,6 +296,24 @@ func (s *Source) Members(ctx context.Context, orgID string) (*directory.Snapshot
 			return nil, directory.Wrap(directory.CodeUpstreamUnavailable, err, "organization members were not loaded in time")
 		}
 	}
+}
+
+// freshAfterLease returns orgID's snapshot in Redis if it is fresh, or
+// newer than stale (what was read before the lease); nil otherwise, or if
+// Redis fails (the lease holder then loads).
+func (s *Source) freshAfterLease(ctx context.Context, orgID string, stale *directory.Snapshot) *directory.Snapshot {
+	st, err := s.st.get(ctx, orgID)
+	if err != nil || st.data == nil {
+		return nil
+	}
+	snap, err := Decode(st.data)
+	if err != nil {
+		return nil
+	}
+	if s.now().Sub(snap.LoadedAt()) < s.cfg.TTL || stale != nil && snap.LoadedAt().After(stale.LoadedAt()) {
+		return snap
+	}
+	return nil
 }
 
 // fallback loads from the inner source without Redis; when the Redis
