@@ -34,6 +34,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orgusers/orgusers/graph"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/auth"
 	"github.com/orgusers/orgusers/internal/browser"
@@ -42,6 +44,7 @@ import (
 	"github.com/orgusers/orgusers/internal/clerksource"
 	"github.com/orgusers/orgusers/internal/dashboard"
 	"github.com/orgusers/orgusers/internal/directory"
+	"github.com/orgusers/orgusers/internal/fleet"
 	"github.com/orgusers/orgusers/internal/graphiql"
 	"github.com/orgusers/orgusers/internal/live"
 	"github.com/orgusers/orgusers/internal/metrics"
@@ -117,6 +120,10 @@ type Config struct {
 	// SubscriptionMaxLag is how far behind a subscriber may fall before
 	// it is closed with SLOW_CONSUMER (SUBSCRIPTIONS_MAX_LAG).
 	SubscriptionMaxLag time.Duration
+	// RedisURL, when set, turns the fleet tier on (REDIS_URL): replicas
+	// share snapshots, loads, webhook changes and the Clerk budget through
+	// Redis (internal/fleet). RedisKeyPrefix starts every key (REDIS_KEY_PREFIX).
+	RedisURL, RedisKeyPrefix string
 	// Limits bound each GraphQL operation before it runs (GRAPHQL_MAX_*).
 	Limits graph.Limits
 	// LogFormat (json or text) and LogLevel shape the logger (LOG_FORMAT,
@@ -244,6 +251,16 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.SubscriptionMaxLag, err = durationEnv(env, "SUBSCRIPTIONS_MAX_LAG", live.DefaultMaxLag); err != nil {
 		return Config{}, err
+	}
+	if c.RedisURL = env("REDIS_URL"); c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			// The URL may hold a password: the error names the variable, not the value.
+			return Config{}, errors.New("REDIS_URL: not a Redis URL such as redis://host:6379/0 or rediss://user:password@host:6380/0")
+		}
+	}
+	c.RedisKeyPrefix = env("REDIS_KEY_PREFIX")
+	if c.RedisKeyPrefix == "" {
+		c.RedisKeyPrefix = fleet.DefaultPrefix
 	}
 	for _, l := range []struct {
 		name    string
@@ -394,7 +411,9 @@ type App struct {
 	Metrics http.Handler
 	Cache   *cache.Cache
 	// Live is the hub of the orgUsersChanged subscriptions.
-	Live    *live.Hub
+	Live *live.Hub
+	// Fleet is the Redis tier behind the cache; nil without REDIS_URL.
+	Fleet   *fleet.Source
 	closers []func()
 	// draining makes /readyz answer 503 from the moment shutdown begins.
 	draining atomic.Bool
@@ -473,9 +492,36 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		name := clerkSpanName(cfg.APIURL)
 		ccfg.WrapAttempt = func(rt http.RoundTripper) http.RoundTripper { return tracing.Transport(rt, tp, prop, name) }
 	}
+	// The fleet tier (REDIS_URL): a second cache tier in Redis behind the
+	// near cache, one load per organization for the whole fleet, webhook
+	// changes fanned out to every replica and CLERK_RATE_LIMIT as the
+	// fleet's budget. Without Redis, or while it is unreachable, each
+	// process works on its own as before.
+	var conn *fleet.Redis
+	var rdb redis.UniversalClient
+	if cfg.RedisURL != "" {
+		if rdb, err = fleet.NewClient(cfg.RedisURL, 0); err != nil {
+			return nil, errors.New("REDIS_URL: not a Redis URL")
+		}
+		conn = fleet.Connect(fleet.Config{
+			Client: rdb, Prefix: cfg.RedisKeyPrefix, TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, Logger: logger,
+		})
+		ccfg.Limiter = conn.Limiter(cfg.RateLimit)
+	}
 	repo, err := clerksource.New(ccfg)
 	if err != nil {
+		if rdb != nil {
+			_ = rdb.Close()
+		}
 		return nil, fmt.Errorf("clerk repository: %w", err)
+	}
+	var source directory.Source = repo
+	var shared *fleet.Source
+	if conn != nil {
+		shared = conn.Source(repo)
+		source = shared
+		logger.Info("fleet tier on: snapshots, loads, webhook changes and the Clerk budget shared through Redis",
+			"redis", redactedRedis(cfg.RedisURL), "key_prefix", cfg.RedisKeyPrefix)
 	}
 	ccache := cache.Config{
 		TTL: cfg.CacheTTL, MaxStale: cfg.CacheMaxStale, MaxOrgs: cfg.CacheMaxOrgs, MaxBytes: cfg.CacheMaxBytes, Logger: logger, Now: x.CacheClock,
@@ -484,10 +530,14 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if tp != nil {
 		ccache.OnLoad = tracing.LoadSpans(tp)
 	}
-	// The live subscriptions follow every snapshot the cache installs.
+	// A snapshot from Redis may have been loaded by another replica a
+	// while ago: it is fresh for what is left of CACHE_TTL, not a whole one.
+	ccache.AgeFromSnapshot = shared != nil
+	// The live subscriptions follow every snapshot the cache installs:
+	// with the fleet tier, the changes other replicas publish too.
 	var hub *live.Hub
 	ccache.OnSnapshot = func(orgID string, snap *directory.Snapshot) { hub.Observe(orgID, snap) }
-	snapshots := cache.New(repo, ccache)
+	snapshots := cache.New(source, ccache)
 	hub = live.NewHub(snapshots, live.Config{MaxPerPrincipal: cfg.SubscriptionsPerCaller, MaxTotal: cfg.Subscriptions, MaxLag: cfg.SubscriptionMaxLag, Logger: logger})
 	if m != nil {
 		m.RegisterCache(func() metrics.CacheStats {
@@ -505,15 +555,36 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 			return metrics.LiveStats{Subscribers: st.Subscribers, Events: st.Events, SlowClosed: st.SlowClosed, Diffs: st.Diffs}
 		})
 	}
+	if m != nil && shared != nil {
+		m.RegisterFleet(func() metrics.FleetStats {
+			st := shared.Stats()
+			return metrics.FleetStats{
+				Up: shared.Up(), Hits: st.Hits, Loads: st.Loads, Waits: st.Waits, Fallbacks: st.Fallbacks,
+				Stored: st.Stored, Patches: st.Patches, Conflicts: st.Conflicts,
+			}
+		})
+	}
 	svc := &directory.Service{Source: snapshots}
 	// A bulk call stops before the server's 60 s WriteTimeout would cut its
 	// answer; the members it did not reach are SKIPPED (run it again: what
 	// was done is UNCHANGED). Its writes share the Clerk rate limiter.
-	bulk := &directory.Bulk{Source: snapshots, Writer: repo, Sink: snapshots, Concurrency: 16, Deadline: 50 * time.Second, Logger: logger}
-
 	// Invitations are read from Clerk at most every 10 s per organization
 	// and reloaded after this service's own invites and revokes.
 	invitations := &directory.Invitations{Store: repo, Members: snapshots, Deadline: 50 * time.Second, Logger: logger}
+
+	// Changes (webhooks, admin writes) go to the near cache and, with the
+	// fleet tier, to Redis and the other replicas, whose near caches and
+	// invitation lists apply them in turn. The fleet goes first: it finds
+	// the organizations holding a user in the near cache, before a
+	// deletion removes them there.
+	var memberSink webhook.Sink = snapshots
+	webhookSink := sinks{snapshots, invitations}
+	if shared != nil {
+		shared.Start(webhookSink.Apply, snapshots.Holding)
+		memberSink = sinks{shared, snapshots}
+		webhookSink = sinks{shared, snapshots, invitations}
+	}
+	bulk := &directory.Bulk{Source: snapshots, Writer: repo, Sink: memberSink, Concurrency: 16, Deadline: 50 * time.Second, Logger: logger}
 
 	gopts := graph.Options{Directory: svc, Bulk: bulk, Invitations: invitations, Live: hub,
 		VerifyToken: verifier.Verify, UpgradeOrigin: browser.UpgradeOrigin(cfg.CORSAllowedOrigins, nil), Introspection: cfg.Introspection, Limits: cfg.Limits, TrustedDocuments: cfg.TrustedDocuments, MaxBodyBytes: maxBodyBytes, Logger: logger, FastPath: cfg.FastPath}
@@ -526,7 +597,12 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	gopts.TracerProvider = tp
 	gql := graph.NewHandler(gopts)
 	mux := http.NewServeMux()
-	app := &App{Cache: snapshots, Live: hub, closers: []func(){snapshots.Close, hub.Close}}
+	app := &App{Cache: snapshots, Live: hub, Fleet: shared}
+	if shared != nil {
+		// Run in reverse: the near cache's loads end, then the subscriber, then the client.
+		app.closers = append(app.closers, func() { _ = rdb.Close() }, shared.Close)
+	}
+	app.closers = append(app.closers, snapshots.Close, hub.Close)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
@@ -558,7 +634,7 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	mux.Handle("GET "+rest.OpenAPIPath, rest.OpenAPIHandler())
 	if len(cfg.WebhookSecrets) > 0 {
 		// No session: the Svix signature is the authentication.
-		sink := sinks{snapshots, invitations}
+		sink := webhookSink
 		var obs webhook.Observer
 		if m != nil {
 			obs = m.Webhooks()
@@ -632,6 +708,16 @@ func clerkSpanName(apiURL string) func(*http.Request) string {
 	}
 }
 
+// redactedRedis returns a Redis URL's scheme, host and database, without
+// user or password, for logs.
+func redactedRedis(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}
+
 // sinks applies changes to each of its sinks in turn: the member cache and
 // the invitation lists both hear the webhooks.
 type sinks []webhook.Sink
@@ -687,8 +773,8 @@ const demoTokenTTL = 7 * 24 * time.Hour
 
 // startEmulator serves a Clerk emulator on a loopback listener, sending
 // webhooks as wh says (nil: none).
-func startEmulator(addr, dataFile string, wh *clerkemu.WebhookConfig) (*clerkemu.Emulator, *http.Server, string, error) {
-	opts := clerkemu.Options{Webhook: wh}
+func startEmulator(addr, dataFile string, wh *clerkemu.WebhookConfig, secretKey string) (*clerkemu.Emulator, *http.Server, string, error) {
+	opts := clerkemu.Options{Webhook: wh, SecretKey: secretKey}
 	if dataFile != "" {
 		f, err := os.Open(dataFile)
 		if err != nil {
@@ -759,7 +845,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if cfg.Demo {
 		var emuSrv *http.Server
 		var apiURL string
-		if emu, emuSrv, apiURL, err = startEmulator("127.0.0.1:0", cfg.DemoData, nil); err != nil {
+		if emu, emuSrv, apiURL, err = startEmulator("127.0.0.1:0", cfg.DemoData, nil, ""); err != nil {
 			return err
 		}
 		defer emuSrv.Close()
@@ -937,7 +1023,9 @@ var envVars = [][3]string{
 	{"CLERK_AUTHORIZED_PARTIES", "none", "comma-separated origins a session token's azp must be one of"},
 	{"CLERK_JWT_KEY", "none", "PEM public key: verify session tokens with no network call"},
 	{"CLERK_WEBHOOK_SIGNING_SECRET", "none", "whsec_ secret(s), space-separated: turns on POST /webhooks/clerk"},
-	{"CLERK_RATE_LIMIT", "900", "Clerk requests per 10 s this process may send"},
+	{"CLERK_RATE_LIMIT", "900", "Clerk requests per 10 s this process may send (the whole fleet's, with REDIS_URL)"},
+	{"REDIS_URL", "none", "redis:// or rediss:// (TLS) URL: replicas share snapshots, loads, webhook changes and the Clerk budget; unset: each process on its own"},
+	{"REDIS_KEY_PREFIX", fleet.DefaultPrefix, "starts every Redis key and the change channel: one prefix per deployment sharing a Redis"},
 	{"CORS_ALLOWED_ORIGINS", "none", "comma-separated exact origins (https://app.example.com) allowed cross-origin and for cookie sessions"},
 	{"LISTEN_ADDR", ":8080 (or :PORT)", "listen address host:port; -demo always listens on 127.0.0.1"},
 	{"PORT", "8080", "listen port, when LISTEN_ADDR is unset"},
@@ -1019,6 +1107,7 @@ func runEmulator(ctx context.Context, args []string, out io.Writer) error {
 	retryAfter := fs.Duration("retry-after", 0, "fault: Retry-After sent with -fail-status 429 or 503, e.g. 2s")
 	webhookURL := fs.String("webhook-url", "", "send each write's Clerk webhook, signed as Svix does, to this URL, e.g. http://127.0.0.1:8080/webhooks/clerk")
 	webhookSecret := fs.String("webhook-secret", "", "with -webhook-url: the whsec_ signing secret (default: a fresh one, printed)")
+	secretKey := fs.String("secret-key", "", "the sk_test_ secret key clients must send (default: a fresh one, printed), e.g. for replicas started with it beforehand (compose.yaml)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -1044,7 +1133,10 @@ func runEmulator(ctx context.Context, args []string, out io.Writer) error {
 	case *webhookSecret != "":
 		return errors.New("-webhook-secret needs -webhook-url")
 	}
-	emu, srv, apiURL, err := startEmulator(*addr, *data, wh)
+	if *secretKey != "" && !secretKeyForm.MatchString(*secretKey) {
+		return errors.New("-secret-key: not a Clerk secret key: sk_test_ followed by at least 8 letters and digits")
+	}
+	emu, srv, apiURL, err := startEmulator(*addr, *data, wh, *secretKey)
 	if err != nil {
 		if wh != nil && errors.Is(err, clerkemu.ErrInvalid) && strings.Contains(err.Error(), "webhook") {
 			return fmt.Errorf("-webhook-url or -webhook-secret: %w", err)

@@ -210,3 +210,18 @@ func withProfiles(changes []directory.Change, fetched map[string]directory.Membe
 	}
 	return out
 }
+
+// Holding returns the cached organizations whose snapshot holds userID:
+// where a change to that user applies. The fleet tier patches those
+// organizations' shared snapshots. Any caller may call it.
+func (c *Cache) Holding(userID string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var orgs []string
+	for orgID, el := range c.entries {
+		if el.Value.(*entry).snap.Member(userID) != nil {
+			orgs = append(orgs, orgID)
+		}
+	}
+	return orgs
+}

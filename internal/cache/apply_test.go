@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,4 +153,16 @@ func TestApplyKeepsALoadInFlightFromCaching(t *testing.T) {
 	<-done
 	mustMembers(t, c, "org_1") // loads again: the first load was not cached
 	wantCalls(t, src, 2)
+}
+
+func TestHoldingNamesTheCachedOrganizationsOfAUser(t *testing.T) {
+	src := &fakeSource{MembersFunc: func(_ context.Context, orgID string) (*directory.Snapshot, error) { return twoMembers(orgID), nil }}
+	c := newTestCache(t, src, newFakeClock(), Config{})
+	mustMembers(t, c, "org_1")
+	mustMembers(t, c, "org_2")
+	got := c.Holding("user_shared")
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"org_1", "org_2"}) || len(c.Holding("user_nobody")) != 0 {
+		t.Fatalf("Holding = %v", got)
+	}
 }

@@ -62,6 +62,12 @@ type Config struct {
 	// logged): it is still served, its loads still collapsed. Default
 	// DefaultMaxBytes (CACHE_MAX_BYTES).
 	MaxBytes int64
+	// AgeFromSnapshot counts a snapshot's age from its LoadedAt when that
+	// is earlier than the start of the load that returned it: a shared tier
+	// (internal/fleet) may return a copy another replica loaded a while
+	// ago, which is then fresh only for the rest of its TTL. Off, the age
+	// counts from the load's start (the Source loads from Clerk itself).
+	AgeFromSnapshot bool
 	// LoadTimeout bounds one load. Loads run on a context detached from
 	// any caller's cancellation. Default DefaultLoadTimeout.
 	LoadTimeout time.Duration
@@ -333,7 +339,17 @@ func (c *Cache) load(parent context.Context, orgID string, cl *call, started tim
 			age = finished.Sub(e.loadedAt)
 		}
 	} else if !cl.dropped {
-		c.storeLocked(orgID, snap, started)
+		at := started
+		if c.cfg.AgeFromSnapshot && !snap.LoadedAt().IsZero() && snap.LoadedAt().Before(at) {
+			at = snap.LoadedAt()
+		}
+		c.storeLocked(orgID, snap, at)
+		if el, ok := c.entries[orgID]; ok && c.cfg.AgeFromSnapshot && finished.Sub(el.Value.(*entry).loadedAt) >= c.cfg.TTL {
+			// Still stale after the load (a shared tier served an old
+			// copy, its reload failing): back off as after a failed
+			// refresh, not a refresh on every request meanwhile.
+			el.Value.(*entry).retryAt = finished.Add(min(c.cfg.TTL, maxRetryBackoff))
+		}
 	}
 	c.mu.Unlock()
 

@@ -596,3 +596,44 @@ func BenchmarkCacheHit(b *testing.B) {
 		b.Fatalf("source calls = %d, want %d", got, len(orgs))
 	}
 }
+
+// TestAgeFromSnapshot: with AgeFromSnapshot, a snapshot a shared tier
+// loaded 25 s ago is fresh for the 5 s left of its TTL, not 30 more; one
+// already stale is served without a refresh on every request.
+func TestAgeFromSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := newFakeClock()
+		var age atomic.Int64
+		age.Store(int64(25 * time.Second))
+		src := &fakeSource{MembersFunc: func(_ context.Context, orgID string) (*directory.Snapshot, error) {
+			return directory.NewSnapshot(orgID, []directory.Member{{UserID: "user_1"}}, clk.Now().Add(-time.Duration(age.Load()))), nil
+		}}
+		c := newTestCache(t, src, clk, Config{TTL: 30 * time.Second, AgeFromSnapshot: true})
+		mustMembers(t, c, "org_1")
+		clk.Advance(4 * time.Second)
+		mustMembers(t, c, "org_1")
+		wantCalls(t, src, 1)
+		if s := c.Stats(); s.Hits != 1 {
+			t.Fatalf("stats %+v: want a hit 29 s after the snapshot's load", s)
+		}
+		clk.Advance(2 * time.Second) // 31 s after the snapshot's load
+		age.Store(int64(40 * time.Second))
+		mustMembers(t, c, "org_1") // stale: a refresh, which returns an older copy still
+		synctest.Wait()            // the refresh landed
+		wantCalls(t, src, 2)
+		for range 5 {
+			mustMembers(t, c, "org_1")
+		}
+		if s := c.Stats(); s.Refreshes != 1 {
+			t.Fatalf("stats %+v: a refresh per request while the shared copy is stale", s)
+		}
+		// Off (the default), the age counts from the load's start.
+		c2 := newTestCache(t, src, clk, Config{TTL: 30 * time.Second})
+		mustMembers(t, c2, "org_2")
+		clk.Advance(29 * time.Second)
+		mustMembers(t, c2, "org_2")
+		if s := c2.Stats(); s.Hits != 1 {
+			t.Fatalf("stats %+v", s)
+		}
+	})
+}

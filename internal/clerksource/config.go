@@ -1,6 +1,7 @@
 package clerksource
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -26,6 +27,12 @@ type Config struct {
 	// RateLimit is the number of requests per 10 seconds this client may
 	// send, across every load (CLERK_RATE_LIMIT); default 900.
 	RateLimit int
+	// Limiter, when set, replaces the process-wide limiter that RateLimit
+	// builds: server.go gives it the fleet-wide one (internal/fleet) when
+	// Redis is configured. Wait blocks until one request may go out and
+	// fails at once when that would pass ctx's deadline, as
+	// rate.Limiter.Wait does.
+	Limiter Limiter
 	// MaxAttempts is the number of attempts per upstream call; default 4.
 	MaxAttempts int
 	// BaseBackoff and MaxBackoff bound the exponential backoff with full
@@ -50,6 +57,11 @@ type Config struct {
 	// the tracing, so that each attempt is a client span whose traceparent
 	// Clerk receives. Nil wraps nothing and costs nothing.
 	WrapAttempt func(http.RoundTripper) http.RoundTripper
+}
+
+// Limiter admits requests to Clerk; *rate.Limiter is one.
+type Limiter interface {
+	Wait(ctx context.Context) error
 }
 
 // Observer hears what a Transport does. Its methods are called on the

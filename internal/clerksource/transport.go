@@ -58,7 +58,7 @@ var (
 // shared by every request of one Clerk client.
 type Transport struct {
 	base           http.RoundTripper
-	limiter        *rate.Limiter
+	limiter        Limiter
 	breaker        *gobreaker.TwoStepCircuitBreaker[struct{}]
 	maxAttempts    int
 	baseBackoff    time.Duration
@@ -87,13 +87,16 @@ func NewTransport(base http.RoundTripper, cfg Config) *Transport {
 	}
 	t := &Transport{
 		base:           base,
-		limiter:        newLimiter(cfg.RateLimit),
+		limiter:        cfg.Limiter,
 		maxAttempts:    cfg.MaxAttempts,
 		baseBackoff:    cfg.BaseBackoff,
 		maxBackoff:     cfg.MaxBackoff,
 		attemptTimeout: cfg.RequestTimeout,
 		log:            cfg.Logger,
 		obs:            cfg.Observer,
+	}
+	if t.limiter == nil {
+		t.limiter = newLimiter(cfg.RateLimit)
 	}
 	if u, err := url.Parse(cfg.APIURL); err == nil {
 		t.basePath = strings.TrimRight(u.Path, "/")

@@ -146,6 +146,23 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 	return s
 }
 
+// RestoreSnapshot is NewSnapshot for a snapshot that crossed a process
+// boundary (the fleet tier's Redis copy): it also restores removed, what
+// Removals returned, so that a late delivery of an older change does not
+// bring back a member who left. It takes ownership of both.
+func RestoreSnapshot(orgID string, members []Member, loadedAt time.Time, removed map[string]time.Time) *Snapshot {
+	s := NewSnapshot(orgID, members, loadedAt)
+	if len(removed) > 0 {
+		s.removed = removed
+	}
+	return s
+}
+
+// Removals returns when members left the organization since the load, by
+// user id, as Apply records them (a deleted user far in the future); nil
+// when none. Shared: read only.
+func (s *Snapshot) Removals() map[string]time.Time { return s.removed }
+
 func (s *Snapshot) addMetadata(m *Member, root uint32, raw []byte) {
 	if err := s.meta.addJSON(root, raw); err != nil {
 		which := "public"

@@ -249,3 +249,14 @@ func grep(body, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestFleetCollectorReadsOnScrape(t *testing.T) {
+	m := metrics.New()
+	m.RegisterFleet(func() metrics.FleetStats { return metrics.FleetStats{Up: true, Hits: 3, Fallbacks: 1} })
+	body := scrape(t, m.Handler())
+	for _, want := range []string{"orgusers_fleet_redis_up 1", "orgusers_fleet_hits_total 3", "orgusers_fleet_fallbacks_total 1", "orgusers_fleet_conflicts_total 0"} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("no %s in\n%s", want, grep(body, "orgusers_fleet"))
+		}
+	}
+}

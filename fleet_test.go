@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgusers/orgusers/internal/clerkemu"
+	"github.com/orgusers/orgusers/internal/fleet"
+)
+
+// fleetRedis returns REDIS_URL and a key prefix of this test's own (its
+// keys are deleted at the end), or skips the test without Redis.
+func fleetRedis(t *testing.T) (string, string) {
+	t.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		t.Skip("needs Redis: run with REDIS_URL=redis://127.0.0.1:6379/0 (.ci/run starts a throwaway redis-server and sets it)")
+	}
+	prefix := "test:" + t.Name() + ":" + time.Now().Format("150405.000000") + ":"
+	t.Cleanup(func() {
+		rdb, err := fleet.NewClient(u, time.Second)
+		if err != nil {
+			return
+		}
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+	return u, prefix
+}
+
+// newReplicas starts one emulator and n replicas of the server against it,
+// sharing the Redis at redisURL under prefix, each with the webhook
+// endpoint on (the emulator delivers to none of them until told).
+func newReplicas(t *testing.T, n int, redisURL, prefix string, env ...string) ([]*stack, string) {
+	t.Helper()
+	emu, err := clerkemu.New(clerkemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(emu.Handler())
+	t.Cleanup(upstream.Close)
+	tokens, err := emu.DemoTokens(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := newWebhookSecret(t)
+	var out []*stack
+	for range n {
+		vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL,
+			"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "CLERK_WEBHOOK_SIGNING_SECRET": secret}
+		for i := 0; i+1 < len(env); i += 2 {
+			vars[env[i]] = env[i+1]
+		}
+		cfg, err := LoadConfig(nil, func(name string) string { return vars[name] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(app.Close)
+		srv := httptest.NewServer(app.Handler)
+		t.Cleanup(srv.Close)
+		out = append(out, &stack{emu: emu, emuURL: upstream.URL, app: app, url: srv.URL, tokens: tokens})
+	}
+	return out, secret
+}
+
+// TestFleetReplicasShareOneLoad: three replicas on one Redis answer for
+// an organization with one Clerk load between them; the second and third
+// send Clerk nothing.
+func TestFleetReplicasShareOneLoad(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, _ := newReplicas(t, 3, url, prefix)
+	emu := rs[0].emu
+	if got := rs[0].role(t, clerkemu.UserAcmeMember); got != "org:member" {
+		t.Fatalf("role %q", got)
+	}
+	first := listRequests(emu)
+	if first == 0 {
+		t.Fatal("no Clerk load at all")
+	}
+	for i, r := range rs[1:] {
+		if got := r.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+			t.Fatalf("replica %d: role %q", i+2, got)
+		}
+	}
+	if n := listRequests(emu); n != first {
+		t.Fatalf("the other replicas sent Clerk %d list requests; want none", n-first)
+	}
+	t.Logf("one load of org_acme (%d list requests) served three replicas", first)
+}
+
+// TestFleetWebhookReachesEveryReplica: Clerk delivers a change to one
+// replica; the others answer with it, measured from the write in Clerk.
+func TestFleetWebhookReachesEveryReplica(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, secret := newReplicas(t, 3, url, prefix)
+	for _, r := range rs {
+		r.role(t, clerkemu.UserAcmeMember) // every near cache holds org_acme
+	}
+	if err := rs[0].emu.SetWebhook(rs[0].url+WebhookPath, secret); err != nil {
+		t.Fatal(err)
+	}
+	rs[0].emu.ResetCounters()
+	var took []time.Duration
+	for _, role := range []string{"org:billing", "org:member", "org:billing"} {
+		start := time.Now()
+		if err := rs[0].emu.SetMemberRole(clerkemu.OrgAcme, clerkemu.UserAcmeMember, role); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rs[1:] {
+			deadline := time.Now().Add(10 * time.Second)
+			for r.role(t, clerkemu.UserAcmeMember) != role {
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %d still does not show %s", i+2, role)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		took = append(took, time.Since(start))
+	}
+	if n := listRequests(rs[0].emu); n != 0 {
+		t.Fatalf("the change cost %d Clerk list requests", n)
+	}
+	t.Logf("a role change written in Clerk showed on both other replicas after %v (delivery to one replica, Redis fan-out, loopback)", took)
+}
+
+// TestFleetWithoutRedisStillServes: REDIS_URL names a port nothing
+// listens on; the replica answers (per-process), and /readyz is ready.
+func TestFleetWithoutRedisStillServes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rs, _ := newReplicas(t, 1, "redis://"+addr+"/0", "test:down:", "METRICS_ADDR", "127.0.0.1:0")
+	r := rs[0]
+	start := time.Now()
+	for range 5 {
+		if got := r.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+			t.Fatalf("role %q", got)
+		}
+		r.app.Cache.Invalidate(clerkemu.OrgAcme) // every query loads: through the fallback
+	}
+	resp, err := http.Get(r.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "ready") {
+		t.Fatalf("/readyz %d %s", resp.StatusCode, body)
+	}
+	if r.app.Fleet.Up() {
+		t.Fatal("the breaker did not open")
+	}
+	rec := httptest.NewRecorder()
+	r.app.Metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if m := rec.Body.String(); !strings.Contains(m, "orgusers_fleet_redis_up 0\n") || !strings.Contains(m, "orgusers_fleet_fallbacks_total 5\n") {
+		t.Errorf("metrics:\n%s", m)
+	}
+	t.Logf("five loads with Redis unreachable took %v", time.Since(start).Round(time.Millisecond))
+}
+
+func TestRedisConfig(t *testing.T) {
+	base := map[string]string{"CLERK_SECRET_KEY": "sk_test_abcdefgh123"}
+	get := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return base[k]
+		}
+	}
+	cfg, err := LoadConfig(nil, get(nil))
+	if err != nil || cfg.RedisURL != "" || cfg.RedisKeyPrefix != "orgusers:" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	cfg, err = LoadConfig(nil, get(map[string]string{"REDIS_URL": "rediss://u:secret@redis.example:6380/2", "REDIS_KEY_PREFIX": "staging:"}))
+	if err != nil || cfg.RedisURL == "" || cfg.RedisKeyPrefix != "staging:" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	_, err = LoadConfig(nil, get(map[string]string{"REDIS_URL": "http://u:secret@x/"}))
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("bad REDIS_URL: %v", err)
+	}
+	if got := redactedRedis("rediss://u:secret@redis.example:6380/2"); got != "rediss://redis.example:6380/2" {
+		t.Fatalf("redacted %q", got)
+	}
+}
+
+// TestFleetStoresNothingPrivate: what a replica puts in Redis is the
+// members as the API serves them: no private or unsafe metadata, no secret
+// key, no session token.
+func TestFleetStoresNothingPrivate(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, _ := newReplicas(t, 1, url, prefix)
+	r := rs[0]
+	r.role(t, clerkemu.UserAcmeMember)
+	rdb, err := fleet.NewClient(url, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	ctx := t.Context()
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snaps int
+	for _, k := range keys {
+		var text string
+		switch {
+		case strings.HasSuffix(k, ":snap"):
+			data, err := rdb.HGet(ctx, k, "data").Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := fleet.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, _ := json.Marshal(snap.Members())
+			text = string(js)
+			snaps++
+			if !strings.Contains(text, "skills") || !strings.Contains(text, clerkemu.UserAcmeMember) {
+				t.Fatalf("the snapshot lacks the public data it should hold: %.300s", text)
+			}
+		case strings.HasSuffix(k, "clerk-rate"), strings.HasSuffix(k, ":lease"):
+			text, _ = rdb.Get(ctx, k).Result()
+		default:
+			t.Errorf("unexpected key %s", k)
+		}
+		for _, secret := range []string{"salary", "ssn_last4", "home_address", "performance_rating", "onboarding_complete",
+			"stripe_customer_id", "contract_value", "cost_center", "referral_code", r.emu.SecretKey(), r.tokens.Admin[:40]} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s holds %q", k, secret)
+			}
+		}
+	}
+	if snaps != 1 {
+		t.Fatalf("keys %v: want org_acme's snapshot", keys)
+	}
+}
+
+// TestFleetSubscribersOnEveryReplica: a change Clerk delivers to one
+// replica reaches orgUsersChanged subscribers on the others, over SSE and
+// graphql-ws: their near caches apply the change the fleet publishes, and
+// the live hub sees it there like a local one.
+func TestFleetSubscribersOnEveryReplica(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, secret := newReplicas(t, 3, url, prefix)
+	sse := rs[1].subscribeSSE(t, rs[1].tokens.Admin, map[string]any{"filter": map[string]any{"roles": []string{"org:member"}}})
+	ws := rs[2].dialWS(t, nil, map[string]any{"authorization": "Bearer " + rs[2].tokens.Admin})
+	ws.acked(t)
+	ws.subscribe(t, "all", nil)
+	waitSubscribers(t, rs[1], 1)
+	waitSubscribers(t, rs[2], 1)
+	if err := rs[0].emu.SetWebhook(rs[0].url+WebhookPath, secret); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := rs[0].emu.SetMemberRole(clerkemu.OrgAcme, clerkemu.UserAcmeMember, "org:billing"); err != nil {
+		t.Fatal(err)
+	}
+	wantChange(t, sse.next(t), "REMOVED", clerkemu.UserAcmeMember, "")
+	wantChange(t, ws.next(t, "all"), "UPDATED", clerkemu.UserAcmeMember, "org:billing")
+	t.Logf("a role change delivered to replica 1 reached subscribers on replicas 2 and 3 after %v", time.Since(start))
+}
