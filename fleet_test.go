@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -282,4 +284,59 @@ func TestFleetSubscribersOnEveryReplica(t *testing.T) {
 	wantChange(t, sse.next(t), "REMOVED", clerkemu.UserAcmeMember, "")
 	wantChange(t, ws.next(t, "all"), "UPDATED", clerkemu.UserAcmeMember, "org:billing")
 	t.Logf("a role change delivered to replica 1 reached subscribers on replicas 2 and 3 after %v", time.Since(start))
+}
+
+// TestFleetSharesPersistedQueries: a persisted query registered on one
+// replica runs by its hash alone on another; a text that fails validation
+// is not shared, and a text in Redis that does not match its hash is not
+// run.
+func TestFleetSharesPersistedQueries(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, _ := newReplicas(t, 2, url, prefix)
+	persisted := func(s *stack, query, hash string) gqlResponse {
+		t.Helper()
+		req := map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}}
+		if query != "" {
+			req["query"] = query
+		}
+		_, raw := s.send(t, s.tokens.Admin, req)
+		var out gqlResponse
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s", raw)
+		}
+		return out
+	}
+	hashOf := func(q string) string { s := sha256.Sum256([]byte(q)); return hex.EncodeToString(s[:]) }
+
+	const q = `query Two { orgUsers(first: 2) { totalCount } }`
+	if r := persisted(rs[1], "", hashOf(q)); strings.Join(r.codes(), ",") != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("before registration: %+v", r)
+	}
+	if r := persisted(rs[0], q, hashOf(q)); len(r.Errors) > 0 {
+		t.Fatalf("registering on replica 1: %+v", r)
+	}
+	if r := persisted(rs[1], "", hashOf(q)); len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"totalCount":1200`) {
+		t.Fatalf("replica 2 by hash alone: %+v %s", r, r.Data)
+	}
+
+	const invalid = `query Bad { orgUsers(first: 2) { noSuchField } }`
+	if r := persisted(rs[0], invalid, hashOf(invalid)); strings.Join(r.codes(), ",") != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("an invalid text: %+v", r)
+	}
+	if r := persisted(rs[1], "", hashOf(invalid)); strings.Join(r.codes(), ",") != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("an invalid text was shared: %+v", r)
+	}
+
+	rdb, err := fleet.NewClient(url, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	const wanted = `query Mine { viewer { userId } }`
+	if err := rdb.Set(context.Background(), prefix+"apq:"+hashOf(wanted), `{ orgUsers(first: 1000) { totalCount } }`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := persisted(rs[1], "", hashOf(wanted)); strings.Join(r.codes(), ",") != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("a text in Redis that does not match its hash: %+v %s", r, r.Data)
+	}
 }

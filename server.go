@@ -591,6 +591,9 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 	if x.DisableResponseCache {
 		gopts.ResponseCacheBytes = -1
 	}
+	if conn != nil {
+		gopts.SharedPersistedQueries = conn.Queries() // a text registered on any replica runs on all
+	}
 	if m != nil {
 		gopts.Observer = m.GraphQL()
 	}

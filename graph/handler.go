@@ -58,6 +58,9 @@ type Options struct {
 	// queries kept; 0 means DefaultPersistedQueryBytes, negative turns
 	// persisted queries off (PERSISTED_QUERY_NOT_SUPPORTED).
 	PersistedQueryBytes int
+	// SharedPersistedQueries, when set, shares the persisted query texts
+	// with the other replicas (the fleet tier's Redis).
+	SharedPersistedQueries SharedQueries
 	// ResponseCacheBytes bounds the cache of complete answers to identical warm
 	// requests of org admins; 0 means 32 MiB, negative disables it.
 	ResponseCacheBytes int
@@ -190,7 +193,7 @@ func buildHandler(o Options, fast bool) (http.Handler, *httpTransport) {
 		if size == 0 {
 			size = DefaultPersistedQueryBytes
 		}
-		t.apq = &persistedQueries{texts: bytelru.New[string, string](size)}
+		t.apq = &persistedQueries{texts: bytelru.New[string, string](size), shared: o.SharedPersistedQueries}
 	}
 	if t.maxBody <= 0 {
 		t.maxBody = defaultMaxBodyBytes

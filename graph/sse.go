@@ -62,11 +62,7 @@ func (s sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		return
 	}
 	h.Set("Content-Type", contentTypeJSON) // until the stream starts
-	resolve := t.apq.resolve
-	if t.trusted != nil {
-		resolve = t.trusted.resolve
-	}
-	query, perr := resolve(params.Query, params.Extensions)
+	query, share, perr := t.resolveQuery(ctx, params)
 	if perr != nil {
 		t.fail(ctx, w, exec, contentTypeJSON, nil, gqlerror.List{perr}, nil)
 		return
@@ -76,6 +72,7 @@ func (s sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		t.fail(ctx, w, exec, contentTypeJSON, nil, errs, nil)
 		return
 	}
+	t.apq.share(ctx, share, query)
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if len(errs) > 0 {
 		t.fail(ctx, w, exec, contentTypeJSON, opCtx, errs, nil)

@@ -157,11 +157,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	h.Set("Content-Type", contentType)
-	resolve := t.apq.resolve
-	if t.trusted != nil {
-		resolve = t.trusted.resolve // only listed operations run
-	}
-	query, perr := resolve(params.Query, params.Extensions)
+	query, share, perr := t.resolveQuery(ctx, params)
 	if perr != nil {
 		t.fail(ctx, w, exec, contentType, nil, gqlerror.List{perr}, o)
 		return
@@ -175,6 +171,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 		t.fail(ctx, w, exec, contentType, nil, errs, o)
 		return
 	}
+	t.apq.share(ctx, share, query) // a registered text the fleet may use: valid
 	op := doc.Operations.ForName(params.OperationName)
 	if op != nil {
 		accesslog.SetOperation(ctx, op.Name, string(op.Operation))
@@ -251,6 +248,18 @@ func (t *httpTransport) fastAnswer(ctx context.Context, exec graphql.GraphExecut
 type executeSpanner interface {
 	startExecute(ctx context.Context) context.Context
 	endExecute()
+}
+
+// resolveQuery returns the text a request runs: its query, or the text
+// its persisted-query hash names (only listed documents, in trusted
+// documents mode). share is the hash of a text the request registered,
+// for the fleet once the text is found valid ("" when none).
+func (t *httpTransport) resolveQuery(ctx context.Context, params *graphql.RawParams) (query, share string, err *gqlerror.Error) {
+	if t.trusted != nil {
+		query, err = t.trusted.resolve(params.Query, params.Extensions)
+		return query, "", err
+	}
+	return t.apq.resolve(ctx, params.Query, params.Extensions)
 }
 
 // fail answers errors found before execution as the GraphQL-over-HTTP
