@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,25 +63,75 @@ func newReplicas(t *testing.T, n int, redisURL, prefix string, env ...string) ([
 	secret, _ := newWebhookSecret(t)
 	var out []*stack
 	for range n {
-		vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL,
-			"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "CLERK_WEBHOOK_SIGNING_SECRET": secret}
-		for i := 0; i+1 < len(env); i += 2 {
-			vars[env[i]] = env[i+1]
-		}
-		cfg, err := LoadConfig(nil, func(name string) string { return vars[name] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(app.Close)
-		srv := httptest.NewServer(app.Handler)
-		t.Cleanup(srv.Close)
-		out = append(out, &stack{emu: emu, emuURL: upstream.URL, app: app, url: srv.URL, tokens: tokens})
+		out = append(out, addReplica(t, emu, upstream.URL, tokens, redisURL, prefix, secret, env...))
 	}
 	return out, secret
+}
+
+// addReplica starts one more replica against the emulator at emuURL,
+// sharing the Redis at redisURL under prefix.
+func addReplica(t *testing.T, emu *clerkemu.Emulator, emuURL string, tokens clerkemu.DemoTokens, redisURL, prefix, secret string, env ...string) *stack {
+	t.Helper()
+	vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": emuURL,
+		"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "CLERK_WEBHOOK_SIGNING_SECRET": secret}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
+	cfg, err := LoadConfig(nil, func(name string) string { return vars[name] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	srv := httptest.NewServer(app.Handler)
+	t.Cleanup(srv.Close)
+	return &stack{emu: emu, emuURL: emuURL, app: app, url: srv.URL, tokens: tokens}
+}
+
+// TestFleetClerkRequestsDoNotGrowWithReplicas: 100 concurrent cold
+// requests spread over 1, 3 or 10 replicas cost one load of the
+// organization from Clerk in total, and a replica started afterwards
+// answers with no Clerk request at all.
+func TestFleetClerkRequestsDoNotGrowWithReplicas(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	for _, n := range []int{1, 3, 10} {
+		rs, secret := newReplicas(t, n, url, fmt.Sprintf("%sx%d:", prefix, n))
+		emu := rs[0].emu
+		emu.ResetCounters()
+		var wg sync.WaitGroup
+		errs := make(chan string, 100)
+		for i := range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rs[i%n]
+				resp, raw := r.send(t, r.tokens.Admin, map[string]any{"query": `{ orgUsers(first: 1) { totalCount } }`})
+				if resp.StatusCode != 200 || !strings.Contains(string(raw), `"totalCount":1200`) {
+					errs <- string(raw)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Fatalf("%d replicas: %s", n, e)
+		}
+		got := listRequests(emu)
+		t.Logf("%2d replicas, 100 concurrent cold requests: %d Clerk list requests %v", n, got, emu.Requests())
+		if got != 6 { // org_acme: 3 pages of memberships, 3 of users
+			t.Fatalf("%d replicas cost %d Clerk list requests, want one load's 6", n, got)
+		}
+		late := addReplica(t, emu, rs[0].emuURL, rs[0].tokens, url, fmt.Sprintf("%sx%d:", prefix, n), secret)
+		if got := late.role(t, clerkemu.UserAcmeMember); got != "org:member" {
+			t.Fatalf("the late replica: role %q", got)
+		}
+		if after := listRequests(emu); after != got {
+			t.Fatalf("a replica started afterwards sent Clerk %d list requests, want none", after-got)
+		}
+	}
 }
 
 // TestFleetReplicasShareOneLoad: three replicas on one Redis answer for
@@ -143,7 +195,8 @@ func TestFleetWebhookReachesEveryReplica(t *testing.T) {
 }
 
 // TestFleetWithoutRedisStillServes: REDIS_URL names a port nothing
-// listens on; the replica answers (per-process), and /readyz is ready.
+// listens on; the replica answers (per-process), and /readyz is ready and
+// says Redis is down.
 func TestFleetWithoutRedisStillServes(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -166,7 +219,7 @@ func TestFleetWithoutRedisStillServes(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "ready") {
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "ready; redis: down") {
 		t.Fatalf("/readyz %d %s", resp.StatusCode, body)
 	}
 	if r.app.Fleet.Up() {

@@ -611,7 +611,8 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	// Ready: not draining, and Clerk accepts the secret key (checked at
-	// most every 10 s). The answer says why not.
+	// most every 10 s). The answer says why not, and says when the fleet
+	// tier's Redis is down (the replica then serves on its own: ready).
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -624,6 +625,11 @@ func NewApp(cfg Config, x Extras, logger *slog.Logger) (*App, error) {
 		if reason != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, "not ready: "+reason+"\n")
+			return
+		}
+		if shared != nil && !shared.Up() {
+			// Still ready: this replica serves on its own until Redis is back.
+			_, _ = io.WriteString(w, "ready; redis: down (serving from this process: its own cache, loads and rate limit)\n")
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")
