@@ -253,9 +253,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.RedisURL = env("REDIS_URL"); c.RedisURL != "" {
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		if err := fleet.ParseURL(c.RedisURL); err != nil {
 			// The URL may hold a password: the error names the variable, not the value.
-			return Config{}, errors.New("REDIS_URL: not a Redis URL such as redis://host:6379/0 or rediss://user:password@host:6380/0")
+			return Config{}, errors.New("REDIS_URL: not a Redis URL such as redis://host:6379/0, rediss://user:password@host:6380/0, a cluster redis://host1:6379?addr=host2:6379 or a Sentinel redis://sentinel1:26379?master_name=mymaster")
 		}
 	}
 	c.RedisKeyPrefix = env("REDIS_KEY_PREFIX")
@@ -1033,7 +1033,7 @@ var envVars = [][3]string{
 	{"CLERK_JWT_KEY", "none", "PEM public key: verify session tokens with no network call"},
 	{"CLERK_WEBHOOK_SIGNING_SECRET", "none", "whsec_ secret(s), space-separated: turns on POST /webhooks/clerk"},
 	{"CLERK_RATE_LIMIT", "900", "Clerk requests per 10 s this process may send (the whole fleet's, with REDIS_URL)"},
-	{"REDIS_URL", "none", "redis:// or rediss:// (TLS) URL: replicas share snapshots, loads, webhook changes and the Clerk budget; unset: each process on its own"},
+	{"REDIS_URL", "none", "redis:// or rediss:// (TLS) URL; a Cluster as redis://h1:6379?addr=h2:6379, Sentinel as redis://s1:26379?master_name=m: replicas share snapshots, loads, webhook changes and the Clerk budget; unset: each process on its own"},
 	{"REDIS_KEY_PREFIX", fleet.DefaultPrefix, "starts every Redis key and the change channel: one prefix per deployment sharing a Redis"},
 	{"CORS_ALLOWED_ORIGINS", "none", "comma-separated exact origins (https://app.example.com) allowed cross-origin and for cookie sessions"},
 	{"LISTEN_ADDR", ":8080 (or :PORT)", "listen address host:port; -demo always listens on 127.0.0.1"},

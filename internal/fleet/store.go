@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,14 +23,39 @@ import (
 //
 // go-redis's own log lines (a failed dial, once per attempt) go to slog at
 // debug level: the breaker logs the outage once per state change.
+//
+// url names one server (redis://host:6379/0), a Redis Cluster (its seed
+// nodes: redis://host1:6379?addr=host2:6379&addr=host3:6379) or a Sentinel
+// deployment (redis://sentinel1:26379?master_name=mymaster&addr=sentinel2:26379),
+// as go-redis parses them (ParseURL, ParseClusterURL, ParseFailoverURL).
 func NewClient(url string, opTimeout time.Duration) (redis.UniversalClient, error) {
 	quietOnce.Do(func() { redis.SetLogger(debugLogger{}) })
+	if opTimeout <= 0 {
+		opTimeout = DefaultOpTimeout
+	}
+	switch kind, err := urlKind(url); {
+	case err != nil:
+		return nil, err
+	case kind == "cluster":
+		opt, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, err
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = opTimeout, opTimeout, opTimeout, opTimeout
+		opt.ContextTimeoutEnabled, opt.MaxRetries, opt.DialerRetries, opt.DisableIdentity = true, -1, 1, true
+		return redis.NewClusterClient(opt), nil
+	case kind == "sentinel":
+		opt, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			return nil, err
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = opTimeout, opTimeout, opTimeout, opTimeout
+		opt.ContextTimeoutEnabled, opt.MaxRetries, opt.DialerRetries, opt.DisableIdentity = true, -1, 1, true
+		return redis.NewFailoverClient(opt), nil
+	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
-	}
-	if opTimeout <= 0 {
-		opTimeout = DefaultOpTimeout
 	}
 	opt.DialTimeout = opTimeout
 	opt.ReadTimeout = opTimeout
@@ -40,6 +66,39 @@ func NewClient(url string, opTimeout time.Duration) (redis.UniversalClient, erro
 	opt.DialerRetries = 1
 	opt.DisableIdentity = true
 	return redis.NewClient(opt), nil
+}
+
+// urlKind says which deployment a REDIS_URL names: "server", "cluster"
+// (addr= seed nodes) or "sentinel" (master_name=).
+func urlKind(raw string) (string, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	switch {
+	case q.Has("master_name"):
+		return "sentinel", nil
+	case q.Has("addr"):
+		return "cluster", nil
+	}
+	return "server", nil
+}
+
+// ParseURL checks a REDIS_URL as NewClient reads it, without connecting.
+func ParseURL(url string) error {
+	kind, err := urlKind(url)
+	switch {
+	case err != nil:
+		return err
+	case kind == "cluster":
+		_, err = redis.ParseClusterURL(url)
+	case kind == "sentinel":
+		_, err = redis.ParseFailoverURL(url)
+	default:
+		_, err = redis.ParseURL(url)
+	}
+	return err
 }
 
 var quietOnce sync.Once
