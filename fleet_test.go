@@ -393,3 +393,52 @@ func TestFleetSharesPersistedQueries(t *testing.T) {
 		t.Fatalf("a text in Redis that does not match its hash: %+v %s", r, r.Data)
 	}
 }
+
+// TestFleetClerkBudgetIsShared: with CLERK_RATE_LIMIT=50 (a burst of 5,
+// then 4.5 a second), three replicas reloading organizations as fast as
+// they can send Clerk no more than one process may: the budget is the
+// fleet's, counted at the emulator.
+func TestFleetClerkBudgetIsShared(t *testing.T) {
+	url, prefix := fleetRedis(t)
+	rs, _ := newReplicas(t, 3, url, prefix, "CLERK_RATE_LIMIT", "50", "CACHE_TTL", "1ms")
+	emu := rs[0].emu
+	var tokens []string
+	for _, org := range []string{clerkemu.OrgAcme, clerkemu.OrgMid, clerkemu.OrgSmall, clerkemu.OrgSolo} {
+		tok, err := emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserAcmeAdmin, OrgID: org, OrgSlug: "x", OrgRole: "org:admin", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+	}
+	clerk := func() int64 {
+		r := emu.Requests()
+		return r["GET /v1/organizations/{id}/memberships"] + r["GET /v1/users"] + r["GET /v1/users/{id}"]
+	}
+	emu.ResetCounters()
+	const run = 2500 * time.Millisecond
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Since(start) < run; i++ {
+				r := rs[w%3]
+				r.send(t, tokens[(w+i)%len(tokens)], map[string]any{"query": `{ orgUsers(first: 1) { totalCount } }`})
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	got := clerk()
+	// What one process's limiter admits in that time, GCRA: the burst,
+	// then the steady rate; one more for a request admitted at the edge.
+	budget := 5 + int64(4.5*elapsed.Seconds()) + 1
+	t.Logf("three replicas sent Clerk %d requests in %v; the fleet's budget allows %d (three per-process limiters would allow %d)", got, elapsed.Round(time.Millisecond), budget, 3*budget)
+	if got > budget {
+		t.Fatalf("%d Clerk requests in %v: over the fleet's budget of %d", got, elapsed, budget)
+	}
+	if got < 5 {
+		t.Fatalf("only %d Clerk requests: the replicas did not press on the budget", got)
+	}
+}
