@@ -685,6 +685,12 @@ type memberJSON struct {
 	bad []uint16 // bit k of bad[i]: the executor fails on member i's field k
 }
 
+// SizeBytes is the heap the encoded members retain, counted in the
+// snapshot's size (directory.Sized) and so in CACHE_MAX_BYTES.
+func (e *memberJSON) SizeBytes() int {
+	return 64 + cap(e.buf) + 4*cap(e.off) + 2*cap(e.bad)
+}
+
 type memberJSONKey struct{}
 
 // encodedMembers returns snap's encoded members, built on first use and

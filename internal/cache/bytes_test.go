@@ -54,3 +54,36 @@ func TestEvictionByBytes(t *testing.T) {
 		t.Fatalf("bytes %d with nothing cached", c.SizeBytes())
 	}
 }
+
+// blob is a memo that retains n bytes.
+type blob int
+
+func (b blob) SizeBytes() int { return int(b) }
+
+type blobKey struct{}
+
+// TestMemoBytesCount: a memo built on a cached snapshot after it was
+// stored (the fast path's encoded members) counts at the organization's
+// next read, and makes room by evicting the least recently used.
+func TestMemoBytesCount(t *testing.T) {
+	per := int64(sized("org_x", 100).SizeBytes())
+	src := &fakeSource{MembersFunc: func(_ context.Context, orgID string) (*directory.Snapshot, error) { return sized(orgID, 100), nil }}
+	c := newTestCache(t, src, newFakeClock(), Config{MaxBytes: 3 * per})
+	mustMembers(t, c, "org_a")
+	b := mustMembers(t, c, "org_b")
+	if c.SizeBytes() != 2*per {
+		t.Fatalf("%d bytes, want %d", c.SizeBytes(), 2*per)
+	}
+	b.Memo(blobKey{}, func(*directory.Snapshot) any { return blob(per + per/2) })
+	if got := int64(b.SizeBytes()); got != per+per+per/2 {
+		t.Fatalf("the snapshot says %d bytes with its memo, want %d", got, per+per+per/2)
+	}
+	mustMembers(t, c, "org_b") // noticed here: 3.5 units, over the bound of 3
+	if s := c.Stats(); s.Entries != 1 || s.Evictions != 1 || c.SizeBytes() != per+per+per/2 {
+		t.Fatalf("stats %+v, %d bytes", s, c.SizeBytes())
+	}
+	c.Invalidate("org_b")
+	if c.SizeBytes() != 0 {
+		t.Fatalf("bytes %d with nothing cached", c.SizeBytes())
+	}
+}

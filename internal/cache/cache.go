@@ -140,6 +140,7 @@ type entry struct {
 	snap     *directory.Snapshot
 	loadedAt time.Time // start of the load that produced snap
 	retryAt  time.Time // no background refresh before this (set after a failed one)
+	counted  int64     // snap's bytes as Cache.bytes counts them
 }
 
 // call is one load in flight. snap and err are written once, before done
@@ -208,6 +209,13 @@ func (c *Cache) Members(ctx context.Context, orgID string) (*directory.Snapshot,
 	if el, ok := c.entries[orgID]; ok {
 		e := el.Value.(*entry)
 		c.lru.MoveToFront(el)
+		if n := int64(e.snap.SizeBytes()); n != e.counted {
+			// A memo built since (the fast path's encoded members)
+			// made the snapshot larger: count it, and make room.
+			c.bytes += n - e.counted
+			e.counted = n
+			c.evictLocked()
+		}
 		snap, age := e.snap, now.Sub(e.loadedAt) // e changes under c.mu when a load lands
 		if age < c.cfg.TTL {
 			c.stats.Hits++
@@ -401,8 +409,9 @@ func (c *Cache) storeLocked(orgID string, snap *directory.Snapshot, loadedAt tim
 		e.loadedAt, e.retryAt = loadedAt, time.Time{}
 		return
 	}
-	c.entries[orgID] = c.lru.PushFront(&entry{orgID: orgID, snap: snap, loadedAt: loadedAt})
-	c.bytes += int64(snap.SizeBytes())
+	n := int64(snap.SizeBytes())
+	c.entries[orgID] = c.lru.PushFront(&entry{orgID: orgID, snap: snap, loadedAt: loadedAt, counted: n})
+	c.bytes += n
 	if c.cfg.OnSnapshot != nil {
 		c.cfg.OnSnapshot(orgID, snap)
 	}
@@ -412,8 +421,9 @@ func (c *Cache) storeLocked(orgID string, snap *directory.Snapshot, loadedAt tim
 // replaceLocked swaps e's snapshot, keeping the byte count, and evicts
 // what no longer fits. c.mu must be held.
 func (c *Cache) replaceLocked(e *entry, snap *directory.Snapshot) {
-	c.bytes += int64(snap.SizeBytes()) - int64(e.snap.SizeBytes())
-	e.snap = snap
+	n := int64(snap.SizeBytes())
+	c.bytes += n - e.counted
+	e.snap, e.counted = snap, n
 	if c.cfg.OnSnapshot != nil {
 		c.cfg.OnSnapshot(e.orgID, snap)
 	}
@@ -441,5 +451,5 @@ func (c *Cache) removeLocked(el *list.Element) {
 	e := el.Value.(*entry)
 	c.lru.Remove(el)
 	delete(c.entries, e.orgID)
-	c.bytes -= int64(e.snap.SizeBytes())
+	c.bytes -= e.counted
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -42,7 +43,13 @@ type Snapshot struct {
 	// the first caller that asks and dropped with the snapshot.
 	memoMu sync.Mutex
 	memos  map[any]*memo
+	// memoBytes is what built memos report retaining (Sized).
+	memoBytes atomic.Int64
 }
+
+// Sized is what a memo value implements to have its heap counted in
+// SizeBytes.
+type Sized interface{ SizeBytes() int }
 
 type memo struct {
 	once sync.Once
@@ -219,18 +226,19 @@ func (s *Snapshot) Member(userID string) *Member {
 func (s *Snapshot) Version() string { return s.version }
 
 // SizeBytes approximates the heap the snapshot retains: members, the
-// precomputed keys and decoded metadata, and all sort indexes as if built.
-// The benchmarks report it per member; the snapshot cache bounds memory by
-// counting organizations (CACHE_MAX_ORGS), not these bytes.
-func (s *Snapshot) SizeBytes() int { return s.size }
+// precomputed keys and decoded metadata, all sort indexes as if built, and
+// the memos built so far that report their size (Sized). It grows when a
+// memo is built; the snapshot cache bounds the sum (CACHE_MAX_BYTES) and
+// notices the growth at the organization's next read.
+func (s *Snapshot) SizeBytes() int { return s.size + int(s.memoBytes.Load()) }
 
 // Memo returns the value build derives from the snapshot for key, calling
 // build once per key and snapshot (concurrent callers of one key wait for
 // the first). Like the sort indexes, memos are built lazily and die with
 // the snapshot: callers keep per-version encodings here (the GraphQL fast
 // path keeps each member's JSON fields). key must be comparable; use an
-// unexported type of the caller's package. What memos retain is not part of
-// SizeBytes.
+// unexported type of the caller's package. A value that implements Sized
+// counts in SizeBytes once built.
 func (s *Snapshot) Memo(key any, build func(*Snapshot) any) any {
 	s.memoMu.Lock()
 	m := s.memos[key]
@@ -242,7 +250,12 @@ func (s *Snapshot) Memo(key any, build func(*Snapshot) any) any {
 		s.memos[key] = m
 	}
 	s.memoMu.Unlock()
-	m.once.Do(func() { m.val = build(s) })
+	m.once.Do(func() {
+		m.val = build(s)
+		if sz, ok := m.val.(Sized); ok {
+			s.memoBytes.Add(int64(sz.SizeBytes()))
+		}
+	})
 	return m.val
 }
 
