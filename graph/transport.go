@@ -328,8 +328,10 @@ func (t *httpTransport) readRaw(w http.ResponseWriter, r *http.Request) (rawRequ
 		w.Header().Set("Allow", "GET, POST")
 		return rawRequest{}, badRequest(http.StatusMethodNotAllowed, "method %s is not allowed: send GraphQL requests with GET or POST", truncate(r.Method, 16))
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != contentTypeJSON {
-		return rawRequest{}, badRequest(http.StatusUnsupportedMediaType, "the Content-Type must be application/json")
+	if ct := r.Header.Get("Content-Type"); ct != contentTypeJSON { // what clients send, checked without parsing
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != contentTypeJSON {
+			return rawRequest{}, badRequest(http.StatusUnsupportedMediaType, "the Content-Type must be application/json")
+		}
 	}
 	if r.ContentLength > t.maxBody {
 		return rawRequest{}, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
@@ -400,8 +402,11 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 // transports do: application/json unless the caller prefers
 // application/graphql-response+json or names neither.
 func negotiate(accept string) string {
-	if accept == "" {
+	switch accept { // the common cases, without parsing
+	case "", "*/*", contentTypeJSON:
 		return contentTypeJSON
+	case contentTypeGraphQLJSON:
+		return contentTypeGraphQLJSON
 	}
 	for part := range strings.SplitSeq(accept, ",") {
 		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))

@@ -38,22 +38,26 @@ func NewKey(parts ...string) Key {
 }
 
 // NewKeyWith hashes parts as NewKey does, then tail (length-prefixed too):
-// for a request body, without copying it into a string.
+// for a request body, without copying it into a string. It allocates
+// nothing: a response-cache hit computes one per request.
 func NewKeyWith(tail []byte, parts ...string) Key {
-	h := sha256.New()
-	var n [8]byte
+	bp := keyBuffers.Get().(*[]byte)
+	b := (*bp)[:0]
 	for _, p := range parts {
-		binary.LittleEndian.PutUint64(n[:], uint64(len(p)))
-		h.Write(n[:])
-		h.Write([]byte(p))
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(p)))
+		b = append(b, p...)
 	}
-	binary.LittleEndian.PutUint64(n[:], uint64(len(tail)))
-	h.Write(n[:])
-	h.Write(tail)
-	var k Key
-	h.Sum(k[:0])
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(tail)))
+	b = append(b, tail...)
+	k := Key(sha256.Sum256(b))
+	if cap(b) <= 64<<10 { // a buffer grown by a megabyte body is not kept
+		*bp = b[:0]
+		keyBuffers.Put(bp)
+	}
 	return k
 }
+
+var keyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Entry is a cached response. Its Body and Gzip are shared between readers
 // and must not be modified. Build one with NewEntry, which compresses the

@@ -120,3 +120,20 @@ func TestNewEntryCompressesOnlyWhatGains(t *testing.T) {
 		t.Fatalf("%d bytes compressed to %d", len(body), len(e.Gzip))
 	}
 }
+
+// TestNewKeyWith: the tail is one more length-prefixed part, so the key of
+// a request body equals NewKey with the body as its last part, and no two
+// splits of the same bytes collide.
+func TestNewKeyWith(t *testing.T) {
+	body := []byte(`{"query":"{ viewer { userId } }"}`)
+	if NewKeyWith(body, "org_1", "user_1") != NewKey("org_1", "user_1", string(body)) {
+		t.Fatal("NewKeyWith differs from NewKey with the tail as its last part")
+	}
+	if NewKeyWith([]byte("b"), "a") == NewKeyWith([]byte(""), "ab") || NewKeyWith([]byte("ab")) == NewKeyWith([]byte("b"), "a") {
+		t.Fatal("two splits of the same bytes share a key")
+	}
+	big := make([]byte, 1<<20)
+	if NewKeyWith(big, "x") != NewKey("x", string(big)) {
+		t.Fatal("a megabyte tail")
+	}
+}
