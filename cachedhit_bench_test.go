@@ -2,11 +2,12 @@ package main
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/orgusers/orgusers/internal/accesslog"
 )
 
 // BenchmarkCachedHit is one response-cache hit through the whole app (the
@@ -24,7 +25,11 @@ func BenchmarkCachedHit(b *testing.B) {
 }
 
 func benchmarkCachedHit(b *testing.B, body string) {
-	s := newLoggedStack(b, Extras{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	logger, err := accesslog.NewLogger("json", "info", io.Discard) // as in production
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newLoggedStack(b, Extras{}, logger)
 	send := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

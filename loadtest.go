@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/orgusers/orgusers/graph"
+	"github.com/orgusers/orgusers/internal/accesslog"
 	"github.com/orgusers/orgusers/internal/clerkemu"
 	"github.com/orgusers/orgusers/internal/loadtest"
 )
@@ -56,7 +57,12 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 	if *concurrency < 1 || *duration <= 0 || *bigMembers < 1 || *latency < 0 {
 		return fmt.Errorf("loadtest: -concurrency, -duration and -big must be positive, -latency not negative")
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The production logger (JSON, info), writing nowhere: every request
+	// pays for its access log line as it would in production.
+	logger, err := accesslog.NewLogger("json", "info", io.Discard)
+	if err != nil {
+		return err
+	}
 
 	data := clerkemu.DefaultDataset()
 	bigAdmin := addBigOrg(data, *bigMembers)

@@ -67,7 +67,7 @@ func NewLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(strings.TrimSpace(format)) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(newJSONHandler(w, opts)), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	default:
@@ -216,7 +216,7 @@ func Middleware(logger *slog.Logger, route func(*http.Request) string) func(http
 				if panicked {
 					attrs = append(attrs, slog.Bool("panic", true))
 				}
-				logger.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
+				logRequest(context.WithoutCancel(ctx), logger, attrs)
 				if panicked {
 					panic(p)
 				}
