@@ -299,21 +299,7 @@ func TestEmulatorWritesReachTheNextQuery(t *testing.T) {
 	if m := s.member(t, clerkemu.UserAcmeMember); m["role"] != "org:member" {
 		t.Fatalf("%v", m)
 	}
-	api := func(method, path, body string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, strings.TrimSuffix(s.emuURL, "/")+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+s.emu.SecretKey())
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-		}
-	}
+	api := func(method, path, body string) { t.Helper(); s.emuAPI(t, method, path, body) }
 	s.emu.ResetCounters()
 	reads := func() int64 { // Clerk requests of our server: every emulator request but the test's own writes
 		r := s.emu.Requests()

@@ -11,18 +11,12 @@ package dashboard
 
 import (
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
-	"strconv"
-	"strings"
-	"sync"
+
+	"github.com/orgusers/orgusers/internal/webpage"
 )
 
 // Path is where the server wiring mounts the page.
@@ -80,32 +74,7 @@ func Handler(cfg Config) http.Handler {
 		// Only a broken embedded template can get here, never a Config value.
 		panic(fmt.Sprintf("dashboard: render page: %v", err))
 	}
-	return &handler{page: page}
-}
-
-type handler struct {
-	page []byte
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return
-	}
-	if strings.HasPrefix(r.URL.Path, AssetPrefix) {
-		serveAsset(w, r)
-		return
-	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Content-Security-Policy", ContentSecurityPolicy)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("X-Frame-Options", "DENY")
-	hdr.Set("Referrer-Policy", "no-referrer")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("Content-Length", strconv.Itoa(len(h.page)))
-	w.Write(h.page)
+	return webpage.Handler(page, ContentSecurityPolicy, assets)
 }
 
 //go:embed static/page.html
@@ -143,112 +112,10 @@ func renderPage(cfg Config) ([]byte, error) {
 //go:embed static/dashboard.js static/dashboard.css
 var files embed.FS
 
+// assets serves the files the page loads at content-hashed URLs.
+var assets = webpage.NewAssets(AssetPrefix, files)
+
 var (
-	pageStyle  = assetURL("static/dashboard.css")
-	pageScript = assetURL("static/dashboard.js")
+	pageStyle  = assets.URL("static/dashboard.css")
+	pageScript = assets.URL("static/dashboard.js")
 )
-
-type asset struct {
-	contentType string
-	etag        string // quoted content hash
-	body        []byte
-	gzipped     func() []byte // compressed on first use
-}
-
-// assets maps URL path to asset; assetURL fills it.
-var assets = map[string]*asset{}
-
-// assetURL registers the embedded file name and returns its URL path.
-func assetURL(name string) string {
-	body, err := fs.ReadFile(files, name)
-	if err != nil {
-		panic(err)
-	}
-	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:8])
-	a := &asset{
-		contentType: contentTypes[path.Ext(name)],
-		etag:        `"` + hash + `"`,
-		body:        body,
-		gzipped:     sync.OnceValue(func() []byte { return gzipBytes(body) }),
-	}
-	if a.contentType == "" {
-		panic("dashboard: no content type for " + name)
-	}
-	url := AssetPrefix + hash + "/" + path.Base(name)
-	assets[url] = a
-	return url
-}
-
-var contentTypes = map[string]string{
-	".js":  "text/javascript; charset=utf-8",
-	".css": "text/css; charset=utf-8",
-}
-
-func serveAsset(w http.ResponseWriter, r *http.Request) {
-	a, ok := assets[r.URL.Path]
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	body, etag := a.body, a.etag
-	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
-	if gz {
-		body, etag = a.gzipped(), a.etag[:len(a.etag)-1]+`-gz"`
-	}
-	hdr := w.Header()
-	hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
-	hdr.Set("ETag", etag)
-	hdr.Set("Vary", "Accept-Encoding")
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	hdr.Set("Content-Type", a.contentType)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	if gz {
-		hdr.Set("Content-Encoding", "gzip")
-	}
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	w.Write(body)
-}
-
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
-	zw.Write(b)                                              // a bytes.Buffer does not fail
-	zw.Close()
-	return buf.Bytes()
-}
-
-// acceptsGzip reports whether an Accept-Encoding value allows gzip: it lists
-// gzip without q=0. A bare "*" is ignored; identity is always fine.
-func acceptsGzip(accept string) bool {
-	for part := range strings.SplitSeq(accept, ",") {
-		coding, params, _ := strings.Cut(part, ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			continue
-		}
-		for p := range strings.SplitSeq(params, ";") {
-			k, v, _ := strings.Cut(p, "=")
-			if strings.EqualFold(strings.TrimSpace(k), "q") {
-				q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				return err == nil && q > 0
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// etagMatches reports whether an If-None-Match value names etag (weakly, as
-// RFC 9110 asks for If-None-Match) or is "*".
-func etagMatches(ifNoneMatch, etag string) bool {
-	for tag := range strings.SplitSeq(ifNoneMatch, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == etag || tag == "*" {
-			return true
-		}
-	}
-	return false
-}
