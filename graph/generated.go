@@ -1449,8 +1449,10 @@ type Subscription {
   change that moves a member out of ` + "`" + `roles: ["org:admin"]` + "`" + ` is REMOVED for
   that subscriber. Fed by the changes this server applies (Clerk's webhooks,
   its own admin writes, reloads that find differences). At most 5 open
-  subscriptions per caller (TOO_MANY_SUBSCRIPTIONS); a subscriber that falls
-  256 events behind is ended with SLOW_CONSUMER. Requires org:admin.
+  subscriptions per caller (TOO_MANY_SUBSCRIPTIONS). A subscriber that reads
+  slower than changes come gets them merged (one event per member, from the
+  newest data) and is ended with SLOW_CONSUMER when more than 10,000 members
+  or 10 seconds of changes wait for it. Requires org:admin.
   """
   orgUsersChanged(filter: OrgUserFilter): OrgUserChange! @hasOrgRole(role: "org:admin")
 }
