@@ -129,7 +129,7 @@ func (c *Cache) applyBatch(orgID string, changes []directory.Change) {
 		if snap == nil {
 			return // evicted or invalidated meanwhile: the next load has it all
 		}
-		next, res := snap.Apply(withProfiles(changes, fetched))
+		next, res := snap.Apply(directory.WithProfiles(changes, fetched))
 		if len(res.NeedProfile) > 0 {
 			if !c.fetchProfiles(ctx, orgID, res.NeedProfile, fetched) {
 				return
@@ -193,22 +193,6 @@ func (c *Cache) fetchProfiles(ctx context.Context, orgID string, ids []string, f
 		fetched[id] = p
 	}
 	return true
-}
-
-// withProfiles returns changes with the fetched profiles added to the
-// membership changes that lacked them.
-func withProfiles(changes []directory.Change, fetched map[string]directory.Member) []directory.Change {
-	if len(fetched) == 0 {
-		return changes
-	}
-	out := make([]directory.Change, len(changes))
-	for i, ch := range changes {
-		if p, ok := fetched[ch.UserID]; ok && ch.Kind == directory.ChangeMemberUpserted && !ch.HasProfile {
-			ch = ch.WithProfile(p)
-		}
-		out[i] = ch
-	}
-	return out
 }
 
 // Holding returns the cached organizations whose snapshot holds userID:

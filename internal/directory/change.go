@@ -96,3 +96,21 @@ func (c Change) WithProfile(p Member) Change {
 	c.HasProfile = true
 	return c
 }
+
+// WithProfiles returns changes with the fetched profiles (by user id) added
+// to the member upserts that lacked one; changes itself when there are
+// none. Both the near cache and the fleet tier fetch missing profiles and
+// apply again with them.
+func WithProfiles(changes []Change, fetched map[string]Member) []Change {
+	if len(fetched) == 0 {
+		return changes
+	}
+	out := make([]Change, len(changes))
+	for i, c := range changes {
+		if p, ok := fetched[c.UserID]; ok && c.Kind == ChangeMemberUpserted && !c.HasProfile {
+			c = c.WithProfile(p)
+		}
+		out[i] = c
+	}
+	return out
+}

@@ -195,7 +195,7 @@ func (s *Source) Apply(ctx context.Context, changes []directory.Change) error {
 	}
 	// Peers get the profiles the patch fetched, so that they do not each
 	// fetch the same new member from Clerk.
-	changes = withProfiles(changes, fetched)
+	changes = directory.WithProfiles(changes, fetched)
 	b, err := encodeChanges(s.cfg.ReplicaID, changes)
 	if err == nil {
 		err = s.st.publish(ctx, b)
@@ -319,7 +319,7 @@ func (s *Source) patch(ctx context.Context, orgID string, changes []directory.Ch
 // nil) when nothing changed; nil when the snapshot must be dropped.
 func (s *Source) patched(ctx context.Context, snap *directory.Snapshot, changes []directory.Change, fetched map[string]directory.Member) []byte {
 	for {
-		next, res := snap.Apply(withProfiles(changes, fetched))
+		next, res := snap.Apply(directory.WithProfiles(changes, fetched))
 		if res.Dropped || res.Reload {
 			return nil
 		}
@@ -340,20 +340,4 @@ func (s *Source) patched(ctx context.Context, snap *directory.Snapshot, changes 
 			fetched[id] = p
 		}
 	}
-}
-
-// withProfiles returns changes with the fetched profiles added to the
-// membership changes that lacked them.
-func withProfiles(changes []directory.Change, fetched map[string]directory.Member) []directory.Change {
-	if len(fetched) == 0 {
-		return changes
-	}
-	out := make([]directory.Change, len(changes))
-	for i, c := range changes {
-		if p, ok := fetched[c.UserID]; ok && c.Kind == directory.ChangeMemberUpserted && !c.HasProfile {
-			c = c.WithProfile(p)
-		}
-		out[i] = c
-	}
-	return out
 }
