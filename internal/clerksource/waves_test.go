@@ -58,6 +58,15 @@ func (w *waves) take() []int {
 	return s
 }
 
+// forget drops what is known of orgID, so that its next load is cold: two
+// waves (the cold-load benchmark loads the same organization again and
+// again).
+func (k *knownTotals) forget(orgID string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, orgID)
+}
+
 // TestLoadWaves: a cold load takes two waves (the first page of both
 // lists, then every other page of both); a refresh of an organization whose
 // size is known takes one; one that grew meanwhile takes one more, and
