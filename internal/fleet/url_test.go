@@ -25,13 +25,14 @@ func TestNewClientKinds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.url, err)
 		}
-		got := "server"
-		switch c.(type) {
+		var got string
+		switch c := c.(type) {
 		case *redis.ClusterClient:
 			got = "cluster"
 		case *redis.Client:
-			if tc.want == "sentinel" {
-				got = "sentinel" // a failover client is a *redis.Client with Sentinel underneath
+			got = "server"
+			if c.Options().Addr == "FailoverClient" { // how go-redis names a Sentinel-backed client
+				got = "sentinel"
 			}
 		default:
 			t.Fatalf("%s: a %T", tc.url, c)
