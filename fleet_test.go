@@ -72,23 +72,8 @@ func newReplicas(t *testing.T, n int, redisURL, prefix string, env ...string) ([
 // sharing the Redis at redisURL under prefix.
 func addReplica(t *testing.T, emu *clerkemu.Emulator, emuURL string, tokens clerkemu.DemoTokens, redisURL, prefix, secret string, env ...string) *stack {
 	t.Helper()
-	vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": emuURL,
-		"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "CLERK_WEBHOOK_SIGNING_SECRET": secret}
-	for i := 0; i+1 < len(env); i += 2 {
-		vars[env[i]] = env[i+1]
-	}
-	cfg, err := LoadConfig(nil, func(name string) string { return vars[name] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := NewApp(cfg, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Close)
-	srv := httptest.NewServer(app.Handler)
-	t.Cleanup(srv.Close)
-	return &stack{emu: emu, emuURL: emuURL, app: app, url: srv.URL, tokens: tokens}
+	env = append([]string{"REDIS_URL", redisURL, "REDIS_KEY_PREFIX", prefix, "CLERK_WEBHOOK_SIGNING_SECRET", secret}, env...)
+	return startServer(t, emu, emuURL, tokens, Extras{}, slog.New(slog.NewTextHandler(io.Discard, nil)), env...)
 }
 
 // TestFleetClerkRequestsDoNotGrowWithReplicas: 100 concurrent cold

@@ -44,7 +44,19 @@ func newLoggedStack(t testing.TB, x Extras, logger *slog.Logger, env ...string) 
 	}
 	upstream := httptest.NewServer(emu.Handler())
 	t.Cleanup(upstream.Close)
-	vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL}
+	tokens, err := emu.DemoTokens(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, emu, upstream.URL, tokens, x, logger, env...)
+}
+
+// startServer starts one server against the emulator at emuURL, configured
+// by env (name, value pairs) as LoadConfig reads it; newLoggedStack and the
+// fleet tests' replicas share it.
+func startServer(t testing.TB, emu *clerkemu.Emulator, emuURL string, tokens clerkemu.DemoTokens, x Extras, logger *slog.Logger, env ...string) *stack {
+	t.Helper()
+	vars := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": emuURL}
 	// CI runs the tests a second time with GRAPHQL_FAST_PATH=off: every
 	// stack then answers through gqlgen's executor alone.
 	if v, ok := os.LookupEnv("GRAPHQL_FAST_PATH"); ok {
@@ -64,11 +76,7 @@ func newLoggedStack(t testing.TB, x Extras, logger *slog.Logger, env ...string) 
 	t.Cleanup(app.Close)
 	srv := httptest.NewServer(app.Handler)
 	t.Cleanup(srv.Close)
-	tokens, err := emu.DemoTokens(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stack{emu: emu, emuURL: upstream.URL, app: app, url: srv.URL, tokens: tokens}
+	return &stack{emu: emu, emuURL: emuURL, app: app, url: srv.URL, tokens: tokens}
 }
 
 type gqlResponse struct {
