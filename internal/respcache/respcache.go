@@ -24,31 +24,26 @@ type Key [sha256.Size]byte
 
 // NewKey hashes parts, each length-prefixed so that no two different part
 // lists collide by concatenation.
-func NewKey(parts ...string) Key {
-	h := sha256.New()
-	var n [8]byte
-	for _, p := range parts {
-		binary.LittleEndian.PutUint64(n[:], uint64(len(p)))
-		h.Write(n[:])
-		h.Write([]byte(p))
-	}
-	var k Key
-	h.Sum(k[:0])
-	return k
-}
+func NewKey(parts ...string) Key { return sum(parts, nil, false) }
 
 // NewKeyWith hashes parts as NewKey does, then tail (length-prefixed too):
-// for a request body, without copying it into a string. It allocates
-// nothing: a response-cache hit computes one per request.
-func NewKeyWith(tail []byte, parts ...string) Key {
+// for a request body, without copying it into a string.
+func NewKeyWith(tail []byte, parts ...string) Key { return sum(parts, tail, true) }
+
+// sum hashes the length-prefixed parts (and tail, when withTail) in one
+// pooled buffer: a response-cache hit computes a key per request, and this
+// allocates nothing.
+func sum(parts []string, tail []byte, withTail bool) Key {
 	bp := keyBuffers.Get().(*[]byte)
 	b := (*bp)[:0]
 	for _, p := range parts {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(p)))
 		b = append(b, p...)
 	}
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(tail)))
-	b = append(b, tail...)
+	if withTail {
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(tail)))
+		b = append(b, tail...)
+	}
 	k := Key(sha256.Sum256(b))
 	if cap(b) <= 64<<10 { // a buffer grown by a megabyte body is not kept
 		*bp = b[:0]
