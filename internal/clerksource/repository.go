@@ -36,6 +36,9 @@ const orderBy = "+created_at"
 // holds no cache: every call to Members loads from Clerk.
 type Repository struct {
 	backend     clerk.Backend
+	client      *http.Client // the backend's, for the two lists read without the SDK's decoding
+	apiURL      string
+	secretKey   string
 	memberships *organizationmembership.Client
 	users       *user.Client
 	transport   *Transport
@@ -107,6 +110,9 @@ func New(cfg Config) (*Repository, error) {
 	})
 	return &Repository{
 		backend:     backend,
+		client:      &client,
+		apiURL:      cfg.APIURL,
+		secretKey:   cfg.SecretKey,
 		memberships: &organizationmembership.Client{Backend: backend},
 		users:       &user.Client{Backend: backend},
 		transport:   transport,
@@ -158,7 +164,7 @@ func (r *Repository) Profile(ctx context.Context, userID string) (directory.Memb
 	if err != nil {
 		return directory.Member{}, r.upstreamError(ctx, "", err)
 	}
-	return toMember(u, &clerk.OrganizationMembership{}), nil
+	return withMembership(userMember(u), membership{}), nil
 }
 
 // upstreamError returns what the client may see, the context's error or
@@ -200,23 +206,20 @@ type load struct {
 // total then says how many more pages both lists need, fetched
 // concurrently: two waves. Lists that turn out longer than planned are
 // followed while that can still find members or their users.
-func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*clerk.User, error) {
+func (l *load) lists(ctx context.Context) ([]membership, []directory.Member, error) {
 	var (
-		memPages  [][]*clerk.OrganizationMembership
-		userPages [][]*clerk.User
-		firstUser []*clerk.User
+		memPages  [][]membership
+		userPages [][]directory.Member
+		firstUser []directory.Member
 		totals    []int64 // the total_count each membership page reported
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	// page i of both lists, fetched in g.
 	both := func(i int) {
 		g.Go(func() error {
-			page, err := l.membershipPage(gctx, i)
-			if err != nil {
-				return err
-			}
-			memPages[i], totals[i] = page.OrganizationMemberships, page.TotalCount
-			return nil
+			var err error
+			memPages[i], totals[i], err = l.membershipPage(gctx, i)
+			return err
 		})
 		g.Go(func() error {
 			var err error
@@ -226,8 +229,8 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 	}
 	if known, ok := l.r.totals.get(l.orgID); ok {
 		n := max(ceilDiv(known, l.r.pageSize), 1)
-		memPages = make([][]*clerk.OrganizationMembership, n)
-		userPages = make([][]*clerk.User, n)
+		memPages = make([][]membership, n)
+		userPages = make([][]directory.Member, n)
 		totals = make([]int64, n)
 		for i := range n {
 			both(i)
@@ -243,15 +246,15 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 		return err
 	})
 	g.Go(func() error {
-		first, err := l.membershipPage(gctx, 0)
+		first, total, err := l.membershipPage(gctx, 0)
 		if err != nil {
 			return err
 		}
-		n := max(ceilDiv(int(first.TotalCount), l.r.pageSize), 1)
-		memPages = make([][]*clerk.OrganizationMembership, n)
-		userPages = make([][]*clerk.User, n)
+		n := max(ceilDiv(int(total), l.r.pageSize), 1)
+		memPages = make([][]membership, n)
+		userPages = make([][]directory.Member, n)
 		totals = make([]int64, n)
-		memPages[0], totals[0] = first.OrganizationMemberships, first.TotalCount
+		memPages[0], totals[0] = first, total
 		// Tasks of a running group may add tasks: the group's count is
 		// above zero until this one returns.
 		for i := 1; i < n; i++ {
@@ -268,7 +271,7 @@ func (l *load) lists(ctx context.Context) ([]*clerk.OrganizationMembership, []*c
 
 // rest follows lists that turned out longer than their pages planned and
 // returns both lists whole.
-func (l *load) rest(ctx context.Context, memPages [][]*clerk.OrganizationMembership, userPages [][]*clerk.User, totals []int64) ([]*clerk.OrganizationMembership, []*clerk.User, error) {
+func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]directory.Member, totals []int64) ([]membership, []directory.Member, error) {
 	maxTotal := slices.Max(totals)
 
 	// The lists may have drifted while they were paged. While the
@@ -278,18 +281,15 @@ func (l *load) rest(ctx context.Context, memPages [][]*clerk.OrganizationMembers
 	// users could only be non-members, dropped anyway.
 	for fetched := countAll(memPages); len(memPages[len(memPages)-1]) == l.r.pageSize && int64(fetched) < maxTotal; fetched = countAll(memPages) {
 		from, extra := len(memPages), ceilDiv(int(maxTotal)-fetched, l.r.pageSize)
-		memPages = append(memPages, make([][]*clerk.OrganizationMembership, extra)...)
-		userPages = append(userPages, make([][]*clerk.User, extra)...)
+		memPages = append(memPages, make([][]membership, extra)...)
+		userPages = append(userPages, make([][]directory.Member, extra)...)
 		more := make([]int64, extra)
 		g, gctx := errgroup.WithContext(ctx)
 		for i := from; i < from+extra; i++ {
 			g.Go(func() error {
-				page, err := l.membershipPage(gctx, i)
-				if err != nil {
-					return err
-				}
-				memPages[i], more[i-from] = page.OrganizationMemberships, page.TotalCount
-				return nil
+				var err error
+				memPages[i], more[i-from], err = l.membershipPage(gctx, i)
+				return err
 			})
 			g.Go(func() error {
 				var err error
@@ -305,15 +305,13 @@ func (l *load) rest(ctx context.Context, memPages [][]*clerk.OrganizationMembers
 	memberships, users := flatten(memPages), flatten(userPages)
 	lacking := make(map[string]bool, len(memberships))
 	for _, m := range memberships {
-		if m != nil && m.PublicUserData != nil {
-			lacking[m.PublicUserData.UserID] = true
+		if m.userID != "" {
+			lacking[m.userID] = true
 		}
 	}
-	found := func(page []*clerk.User) {
-		for _, u := range page {
-			if u != nil {
-				delete(lacking, u.ID)
-			}
+	found := func(page []directory.Member) {
+		for i := range page {
+			delete(lacking, page[i].UserID)
 		}
 	}
 	found(users)
@@ -331,61 +329,62 @@ func (l *load) rest(ctx context.Context, memPages [][]*clerk.OrganizationMembers
 	return memberships, users, nil
 }
 
-// membershipPage fetches page i of the organization's memberships.
-func (l *load) membershipPage(ctx context.Context, i int) (*clerk.OrganizationMembershipList, error) {
-	params := &organizationmembership.ListParams{OrganizationID: l.orgID, OrderBy: clerk.String(orderBy)}
+// membershipPage fetches page i of the organization's memberships and the
+// total count the page reports.
+func (l *load) membershipPage(ctx context.Context, i int) ([]membership, int64, error) {
+	params := &organizationmembership.ListParams{OrderBy: clerk.String(orderBy)}
 	params.Limit = clerk.Int64(int64(l.r.pageSize))
 	params.Offset = clerk.Int64(int64(i * l.r.pageSize))
-	return l.r.memberships.List(ctx, params)
+	var (
+		page  []membership
+		total int64
+	)
+	err := l.r.list(ctx, "/organizations/"+l.orgID+"/memberships", params.ToQuery(), func(body *bytes.Buffer) error {
+		var err error
+		page, total, err = decodeMemberships(body)
+		return err
+	})
+	return page, total, err
 }
 
 // userPage fetches page i of the organization's users with a single GET
 // /users: the SDK's user.List would add a GET /users/count per page.
-func (l *load) userPage(ctx context.Context, i int) ([]*clerk.User, error) {
-	req := clerk.NewAPIRequest(http.MethodGet, "/users")
+func (l *load) userPage(ctx context.Context, i int) ([]directory.Member, error) {
 	params := &user.ListParams{OrderBy: clerk.String(orderBy), OrganizationIDs: []string{l.orgID}}
 	params.Limit = clerk.Int64(int64(l.r.pageSize))
 	params.Offset = clerk.Int64(int64(i * l.r.pageSize))
-	req.SetParams(params)
-	var page userList
-	if err := l.r.backend.Call(ctx, req, &page); err != nil {
-		return nil, err
-	}
-	return page, nil
+	var page []directory.Member
+	err := l.r.list(ctx, "/users", params.ToQuery(), func(body *bytes.Buffer) error {
+		var err error
+		page, err = decodeUsers(body)
+		return err
+	})
+	return page, err
 }
-
-// userList reads the bare JSON array GET /users answers.
-type userList []*clerk.User
-
-// Read implements clerk.ResponseReader; the array itself is all we keep.
-func (*userList) Read(*clerk.APIResponse) {}
 
 // join pairs each membership with its user. Users missing from the lists
 // (a join racing the load) are fetched by id; memberships whose user is
 // gone are dropped with a warning; users without a membership are dropped.
-func (l *load) join(ctx context.Context, memberships []*clerk.OrganizationMembership, users []*clerk.User) ([]directory.Member, error) {
-	byID := make(map[string]*clerk.User, len(users))
-	for _, u := range users {
-		if u != nil {
-			byID[u.ID] = u
-		}
+func (l *load) join(ctx context.Context, memberships []membership, users []directory.Member) ([]directory.Member, error) {
+	byID := make(map[string]*directory.Member, len(users))
+	for i := range users {
+		byID[users[i].UserID] = &users[i]
 	}
 	seen := make(map[string]bool, len(memberships))
 	kept := memberships[:0:0]
 	var missing []string
 	for _, m := range memberships {
-		if m == nil || m.PublicUserData == nil || m.PublicUserData.UserID == "" {
+		if m.userID == "" {
 			l.r.log.WarnContext(ctx, "clerk membership without a user id dropped", "org_id", l.orgID)
 			continue
 		}
-		id := m.PublicUserData.UserID
-		if seen[id] {
+		if seen[m.userID] {
 			continue
 		}
-		seen[id] = true
+		seen[m.userID] = true
 		kept = append(kept, m)
-		if byID[id] == nil {
-			missing = append(missing, id)
+		if byID[m.userID] == nil {
+			missing = append(missing, m.userID)
 		}
 	}
 
@@ -399,18 +398,16 @@ func (l *load) join(ctx context.Context, memberships []*clerk.OrganizationMember
 
 	members := make([]directory.Member, 0, len(kept))
 	for _, m := range kept {
-		u := byID[m.PublicUserData.UserID]
-		if u == nil {
-			continue
+		if u := byID[m.userID]; u != nil {
+			members = append(members, withMembership(*u, m))
 		}
-		members = append(members, toMember(u, m))
 	}
 	return members, nil
 }
 
 // usersByID fetches users by id, concurrently within the load's bound.
 // Users that no longer exist are left out of the result with a warning.
-func (l *load) usersByID(ctx context.Context, ids []string) (map[string]*clerk.User, error) {
+func (l *load) usersByID(ctx context.Context, ids []string) (map[string]*directory.Member, error) {
 	found := make([]*clerk.User, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.r.concurrency)
@@ -437,37 +434,44 @@ func (l *load) usersByID(ctx context.Context, ids []string) (map[string]*clerk.U
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := make(map[string]*clerk.User, len(ids))
+	out := make(map[string]*directory.Member, len(ids))
 	for i, u := range found {
 		if u != nil {
-			out[ids[i]] = u
+			m := userMember(u)
+			out[ids[i]] = &m
 		}
 	}
 	return out, nil
 }
 
-// toMember joins a user and their membership. Private and unsafe metadata
-// are never read.
-func toMember(u *clerk.User, m *clerk.OrganizationMembership) directory.Member {
+// userMember returns a member holding a user's fields (read by the SDK,
+// for a user fetched by id). Private and unsafe metadata are never read.
+func userMember(u *clerk.User) directory.Member {
 	return directory.Member{
-		UserID:              u.ID,
-		Email:               primaryEmail(u),
-		FirstName:           optString(u.FirstName),
-		LastName:            optString(u.LastName),
-		Username:            optString(u.Username),
-		ImageURL:            optString(u.ImageURL),
-		LastSignInAt:        optTime(u.LastSignInAt),
-		LastActiveAt:        optTime(u.LastActiveAt),
-		CreatedAt:           millis(u.CreatedAt),
-		Banned:              u.Banned,
-		PublicMetadata:      metadata(u.PublicMetadata),
-		Role:                m.Role,
-		RoleName:            m.RoleName,
-		MembershipMetadata:  metadata(m.PublicMetadata),
-		JoinedAt:            millis(m.CreatedAt),
-		UserUpdatedAt:       millis(u.UpdatedAt),
-		MembershipUpdatedAt: millis(m.UpdatedAt),
+		UserID:         u.ID,
+		Email:          primaryEmail(u),
+		FirstName:      optString(u.FirstName),
+		LastName:       optString(u.LastName),
+		Username:       optString(u.Username),
+		ImageURL:       optString(u.ImageURL),
+		LastSignInAt:   optTime(u.LastSignInAt),
+		LastActiveAt:   optTime(u.LastActiveAt),
+		CreatedAt:      millis(u.CreatedAt),
+		Banned:         u.Banned,
+		PublicMetadata: metadata(u.PublicMetadata),
+		UserUpdatedAt:  millis(u.UpdatedAt),
 	}
+}
+
+// withMembership completes a member holding a user's fields with their
+// membership's.
+func withMembership(m directory.Member, ms membership) directory.Member {
+	m.Role = ms.role
+	m.RoleName = ms.roleName
+	m.MembershipMetadata = metadata(ms.metadata)
+	m.JoinedAt = millis(ms.created)
+	m.MembershipUpdatedAt = millis(ms.updated)
+	return m
 }
 
 // primaryEmail returns the address whose id is the user's primary email
