@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,7 +350,9 @@ func TestMembersReloadSeesChanges(t *testing.T) {
 // with 100ms of latency on every request (the target case, at the default
 // Concurrency of 20 and at 8), and with none (the CPU cost of paging,
 // decoding and joining, emulator included). The refresh case reloads it
-// knowing its size, as a cache refresh does: one wave.
+// knowing its size, as a cache refresh does: one wave. The rate limit is
+// lifted: at the default budget (900 per 10 s) back-to-back loads of 20
+// requests each would soon be paced by it, and this measures one load.
 func BenchmarkMembersColdLoad(b *testing.B) {
 	const n = 5000
 	data := syntheticOrg("org_big", n)
@@ -365,7 +369,7 @@ func BenchmarkMembersColdLoad(b *testing.B) {
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
-			emu, repo, _ := newEmulated(b, data, Config{Concurrency: bc.concurrency})
+			emu, repo, _ := newEmulated(b, data, Config{Concurrency: bc.concurrency, RateLimit: 1_000_000})
 			repo.transport.Sleep = nil
 			if bc.refresh {
 				if _, err := repo.Members(context.Background(), "org_big"); err != nil {
@@ -460,5 +464,50 @@ func TestWriteThatTheRateLimitCannotAdmitInTimeIsADeadline(t *testing.T) {
 	_, err := repo.SetRole(ctx, clerkemu.OrgAcme, clerkemu.UserAcmeMember, clerkemu.RoleViewer)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the deadline", err)
+	}
+}
+
+// TestRefreshReusesConnections: refreshes of a loaded organization send
+// their concurrent requests over connections already open, instead of
+// opening new ones (a TLS handshake each against the real Clerk): after
+// the first refresh, whose one wave is wider than the load's, none opens a
+// connection.
+func TestRefreshReusesConnections(t *testing.T) {
+	emu, err := clerkemu.New(clerkemu.Options{Data: syntheticOrg("org_big", 1200)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(emu.Handler())
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	// With latency, each wave's requests are all in flight at once.
+	emu.SetFaults(clerkemu.Fault{Latency: 50 * time.Millisecond})
+	repo, err := New(Config{APIURL: srv.URL + "/v1", SecretKey: emu.SecretKey(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the load, then the first refresh
+		if _, err := repo.Members(context.Background(), "org_big"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := opened.Load()
+	for range 3 {
+		emu.ResetCounters()
+		if _, err := repo.Members(context.Background(), "org_big"); err != nil {
+			t.Fatal(err)
+		}
+		if n := emu.TotalRequests(); n != 6 {
+			t.Fatalf("a refresh sent %d requests, want 6 in one wave", n)
+		}
+	}
+	if n := opened.Load() - before; n != 0 {
+		t.Errorf("three refreshes opened %d new connections; %d were open to reuse", n, before)
 	}
 }

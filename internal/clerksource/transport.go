@@ -73,14 +73,26 @@ type Transport struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
+// pooledTransport is http.DefaultTransport keeping enough idle connections
+// to Clerk for a few loads at full Concurrency. The default keeps two per
+// host, so every wave of a load would otherwise open most of its
+// connections anew: a TLS handshake, one or two more round trips, per
+// request.
+func pooledTransport(concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 4 * concurrency
+	t.MaxIdleConns = max(t.MaxIdleConns, t.MaxIdleConnsPerHost)
+	return t
+}
+
 // NewTransport returns a Transport around base (nil means
-// http.DefaultTransport), wrapped by cfg.WrapAttempt when set, configured by
+// http.DefaultTransport with a pool sized for cfg.Concurrency), wrapped by cfg.WrapAttempt when set, configured by
 // the limit, retry, timeout, breaker and observer fields of cfg; other
 // fields are ignored.
 func NewTransport(base http.RoundTripper, cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	if base == nil {
-		base = http.DefaultTransport
+		base = pooledTransport(cfg.Concurrency)
 	}
 	if cfg.WrapAttempt != nil {
 		base = cfg.WrapAttempt(base)
