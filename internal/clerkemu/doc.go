@@ -106,7 +106,9 @@
 // a Clerk 500 for exactly the chosen users of a bulk write) or a predicate
 // (Fault.Match).
 // For each request, every matching fault that fires adds its Latency before
-// the answer (cut short when the client cancels), and the first firing fault
+// the answer (cut short when the client cancels; a read's answer is computed
+// as it arrives and counts within the latency, a write applies after it),
+// and the first firing fault
 // with a non-zero Status answers with that status in Clerk's error shape
 // (429 too_many_requests, 503 service_unavailable, other statuses
 // internal_clerk_error) plus, for 429 and 503, a Retry-After header of

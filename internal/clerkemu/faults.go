@@ -23,7 +23,10 @@ type Fault struct {
 	// for. It runs under the faults' lock, before authentication; it must
 	// not read the body or call the emulator.
 	Match func(*http.Request) bool
-	// Latency is added before answering (cut short if the client goes away).
+	// Latency is the time before the answer (cut short if the client goes
+	// away). A read's answer is computed as it arrives and sent when the
+	// latency has passed, as a remote server's work is part of its
+	// response time; a write waits, then applies.
 	Latency time.Duration
 	// Status, when non-zero, is the HTTP status (429, 500, 502, 503...) of
 	// the answer, with a body in Clerk's error shape.

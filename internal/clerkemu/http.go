@@ -75,8 +75,20 @@ func (e *Emulator) routes() http.Handler {
 		w.Header().Set("Clerk-Trace-Id", e.tracePfx+strconv.FormatUint(e.traceSeq.Add(1), 16))
 
 		if d := e.faults.decide(route, r); d.latency > 0 || d.status != 0 {
-			if d.latency > 0 {
-				t := time.NewTimer(d.latency)
+			// A read's answer is prepared as the request arrives, and sent
+			// when the latency has passed since then, as Clerk's servers
+			// compute theirs within their response time: the latency is
+			// the time to the answer, and the emulator's own work, on the
+			// client's CPUs, does not add to it. A write waits first and
+			// applies after, so a cancelled write changes nothing.
+			due := time.Now().Add(d.latency)
+			var early *preparedAnswer
+			if d.latency > 0 && d.status == 0 && r.Method == http.MethodGet && e.authorized(r) {
+				early = &preparedAnswer{header: w.Header().Clone()} // the trace id, which error bodies repeat
+				mux.ServeHTTP(early, r)
+			}
+			if wait := time.Until(due); d.latency > 0 && wait > 0 {
+				t := time.NewTimer(wait)
 				select {
 				case <-t.C:
 				case <-r.Context().Done():
@@ -86,6 +98,10 @@ func (e *Emulator) routes() http.Handler {
 			}
 			if d.status != 0 {
 				writeFault(w, r, d)
+				return
+			}
+			if early != nil {
+				early.writeTo(w)
 				return
 			}
 		}
@@ -1059,4 +1075,31 @@ func (e *Emulator) deleteUserHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, mustJSON(&deletedObject{Object: "user", ID: id, Deleted: true}))
+}
+
+// preparedAnswer is a read's answer computed before its latency ran out.
+type preparedAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (a *preparedAnswer) Header() http.Header { return a.header }
+
+func (a *preparedAnswer) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+}
+
+func (a *preparedAnswer) Write(b []byte) (int, error) {
+	a.WriteHeader(http.StatusOK)
+	return a.body.Write(b)
+}
+
+// writeTo sends the answer.
+func (a *preparedAnswer) writeTo(w http.ResponseWriter) {
+	maps.Copy(w.Header(), a.header)
+	w.WriteHeader(cmp.Or(a.status, http.StatusOK))
+	w.Write(a.body.Bytes())
 }

@@ -341,6 +341,38 @@ func TestFaults(t *testing.T) {
 			t.Errorf("err %v, want context.Canceled", err)
 		}
 	})
+	// A read under latency is answered from what it computed on arrival:
+	// the same status, headers and body as without latency.
+	t.Run("latency keeps the answer", func(t *testing.T) {
+		paths := []string{members, "/v1/users?organization_id=org_small&limit=2", "/v1/users/user_nope", "/v1/users/" + clerkemu.UserSmallAdmin}
+		type answer struct {
+			status int
+			ctype  string
+			body   string
+		}
+		get := func(p string) answer {
+			s, h, b := call(t, emu, srv, "GET", p, "")
+			// Each answer has its own trace id, which error bodies repeat.
+			return answer{s, h.Get("Content-Type"), strings.ReplaceAll(string(b), h.Get("Clerk-Trace-Id"), "TRACE")}
+		}
+		emu.ClearFaults()
+		want := make([]answer, len(paths))
+		for i, p := range paths {
+			want[i] = get(p)
+		}
+		emu.SetFaults(clerkemu.Fault{Latency: time.Millisecond})
+		for i, p := range paths {
+			if got := get(p); got != want[i] {
+				t.Errorf("GET %s under latency: %+v, without: %+v", p, got, want[i])
+			}
+		}
+		if want[2].status != 404 || want[0].status != 200 || !strings.Contains(want[2].body, `"clerk_trace_id":"TRACE"`) {
+			t.Errorf("statuses %d, %d: want 200 and 404", want[0].status, want[2].status)
+		}
+		if s, _, _ := callKey(t, srv, "Bearer wrong", "GET", members, ""); s != 401 {
+			t.Errorf("a read with a wrong key under latency: %d, want 401", s)
+		}
+	})
 	t.Run("clear", func(t *testing.T) {
 		emu.ClearFaults()
 		if s, _, _ := call(t, emu, srv, "GET", members, ""); s != 200 {
