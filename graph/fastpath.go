@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -136,8 +137,8 @@ type fpMemberField struct {
 	index  int
 }
 
-// The OrgUser fields memberJSON encodes, in its order.
-var memberFields = []string{"id", "email", "firstName", "lastName", "username", "imageUrl", "lastSignInAt",
+// The OrgUser fields an encodedMember holds, in its order.
+var memberFields = [...]string{"id", "email", "firstName", "lastName", "username", "imageUrl", "lastSignInAt",
 	"publicMetadata", "createdAt", "role", "roleName", "membershipMetadata", "joinedAt", "lastActiveAt", "banned"}
 
 var memberFieldIndex = func() map[string]int {
@@ -657,50 +658,81 @@ func (r *fpRun) member(sel fpMemberSel, snap *directory.Snapshot, m *directory.M
 	if snap == nil {
 		return false
 	}
-	enc := encodedMembers(snap)
 	pos := snap.Position(m)
-	if pos < 0 || enc.bad[pos]&sel.mask != 0 {
+	if pos < 0 {
+		return false
+	}
+	enc := encodedMembers(snap).member(snap, pos)
+	if enc.bad&sel.mask != 0 {
 		return false
 	}
 	r.buf = append(r.buf, '{')
-	base := pos * len(memberFields)
 	for _, f := range sel.fields {
 		r.buf = append(r.buf, f.prefix...)
 		if f.index < 0 {
 			r.buf = append(r.buf, `"OrgUser"`...)
 			continue
 		}
-		r.buf = append(r.buf, enc.buf[enc.off[base+f.index]:enc.off[base+f.index+1]]...)
+		r.buf = append(r.buf, enc.buf[enc.off[f.index]:enc.off[f.index+1]]...)
 	}
 	r.buf = append(r.buf, '}')
 	return true
 }
 
-// memberJSON holds every member's field values of one snapshot, encoded
-// as the executor's answer holds them: member i's field k is
-// buf[off[i*F+k]:off[i*F+k+1]] for the F memberFields.
+// memberJSON holds the members of one snapshot whose field values have
+// been encoded, as the executor's answer holds them. Each member is
+// encoded the first time an answer shows it, so that the first answer
+// after a load or a change pays for its page, not for the whole
+// organization.
 type memberJSON struct {
-	buf []byte
-	off []uint32
-	bad []uint16 // bit k of bad[i]: the executor fails on member i's field k
+	members []atomic.Pointer[encodedMember]
 }
 
-// SizeBytes is the heap the encoded members retain, counted in the
-// snapshot's size (directory.Sized) and so in CACHE_MAX_BYTES.
-func (e *memberJSON) SizeBytes() int {
-	return 64 + cap(e.buf) + 4*cap(e.off) + 2*cap(e.bad)
+// encodedMember is one member's field values: field k of the memberFields
+// is buf[off[k]:off[k+1]].
+type encodedMember struct {
+	buf []byte
+	off [len(memberFields) + 1]uint32
+	bad uint16 // bit k: the executor fails on field k
+}
+
+// encodedMemberOverhead is the heap an encodedMember holds besides its
+// bytes, with its pointer in memberJSON.
+const encodedMemberOverhead = int(unsafe.Sizeof(encodedMember{})) + 8
+
+// SizeBytes is the heap memberJSON retains when built; members encoded
+// later are counted as they are (Snapshot.GrowMemo). Both count in the
+// snapshot's size and so in CACHE_MAX_BYTES.
+func (e *memberJSON) SizeBytes() int { return 24 + 8*cap(e.members) }
+
+// member returns member pos of snap encoded, encoding it on first use. Two
+// answers that race to encode one member store equal encodings; only the
+// first is kept and counted.
+func (e *memberJSON) member(snap *directory.Snapshot, pos int) *encodedMember {
+	if enc := e.members[pos].Load(); enc != nil {
+		return enc
+	}
+	enc := encodeMember(&snap.Members()[pos])
+	if !e.members[pos].CompareAndSwap(nil, enc) {
+		return e.members[pos].Load()
+	}
+	snap.GrowMemo(cap(enc.buf) + encodedMemberOverhead)
+	return enc
 }
 
 type memberJSONKey struct{}
 
-// encodedMembers returns snap's encoded members, built on first use and
-// kept with the snapshot (directory.Snapshot.Memo).
+// encodedMembers returns snap's encoded members, kept with the snapshot
+// (directory.Snapshot.Memo).
 func encodedMembers(snap *directory.Snapshot) *memberJSON {
-	return snap.Memo(memberJSONKey{}, func(s *directory.Snapshot) any { return encodeMembers(s.Members()) }).(*memberJSON)
+	return snap.Memo(memberJSONKey{}, func(s *directory.Snapshot) any {
+		return &memberJSON{members: make([]atomic.Pointer[encodedMember], s.Len())}
+	}).(*memberJSON)
 }
 
-func encodeMembers(members []directory.Member) *memberJSON {
-	enc := &memberJSON{off: make([]uint32, 0, len(members)*len(memberFields)+1), bad: make([]uint16, len(members))}
+// encodeMember encodes one member's field values.
+func encodeMember(m *directory.Member) *encodedMember {
+	enc := &encodedMember{}
 	var scratch bytes.Buffer
 	gql := func(b []byte, m graphql.Marshaler) ([]byte, bool) {
 		scratch.Reset()
@@ -733,43 +765,56 @@ func encodeMembers(members []directory.Member) *memberJSON {
 		}
 		return gql(b, scalar.MarshalJSON(raw))
 	}
-	buf := make([]byte, 0, len(members)*512)
-	for i := range members {
-		m := &members[i]
-		k := 0
-		field := func(b []byte, fine bool) {
-			enc.off = append(enc.off, uint32(len(buf)))
-			if fine {
-				buf = b
-			} else {
-				enc.bad[i] |= 1 << k // written as nothing; the fast path declines a selection of it
-			}
-			k++
+	buf := make([]byte, 0, 256+len(m.PublicMetadata)+len(m.MembershipMetadata))
+	k := 0
+	field := func(b []byte, fine bool) {
+		enc.off[k] = uint32(len(buf))
+		if fine {
+			buf = b
+		} else {
+			enc.bad |= 1 << k // written as nothing; the fast path declines a selection of it
 		}
-		field(appendString(buf, m.UserID))
-		field(str(buf, m.Email))
-		field(str(buf, m.FirstName))
-		field(str(buf, m.LastName))
-		field(str(buf, m.Username))
-		field(str(buf, m.ImageURL))
-		field(optTime(buf, m.LastSignInAt), true)
-		field(metadata(buf, m.PublicMetadata))
-		field(tm(buf, m.CreatedAt), true)
-		field(appendString(buf, m.Role))
-		field(appendString(buf, m.RoleName))
-		field(metadata(buf, m.MembershipMetadata))
-		field(tm(buf, m.JoinedAt), true)
-		field(optTime(buf, m.LastActiveAt), true)
-		field(strconv.AppendBool(buf, m.Banned), true)
+		k++
 	}
-	enc.off = append(enc.off, uint32(len(buf)))
-	enc.buf = buf
+	field(appendString(buf, m.UserID))
+	field(str(buf, m.Email))
+	field(str(buf, m.FirstName))
+	field(str(buf, m.LastName))
+	field(str(buf, m.Username))
+	field(str(buf, m.ImageURL))
+	field(optTime(buf, m.LastSignInAt), true)
+	field(metadata(buf, m.PublicMetadata))
+	field(tm(buf, m.CreatedAt), true)
+	field(appendString(buf, m.Role))
+	field(appendString(buf, m.RoleName))
+	field(metadata(buf, m.MembershipMetadata))
+	field(tm(buf, m.JoinedAt), true)
+	field(optTime(buf, m.LastActiveAt), true)
+	field(strconv.AppendBool(buf, m.Banned), true)
+	enc.off[k] = uint32(len(buf))
+	enc.buf = bytes.Clone(buf) // exactly its size: it lives as long as the snapshot
 	return enc
+}
+
+// encodeMembers encodes every member, as answers that show them all do
+// (the benchmarks measure it).
+func encodeMembers(snap *directory.Snapshot) *memberJSON {
+	e := encodedMembers(snap)
+	for i := range e.members {
+		e.member(snap, i)
+	}
+	return e
 }
 
 // bytes reports the heap enc retains.
 func (enc *memberJSON) bytes() int {
-	return cap(enc.buf) + 4*cap(enc.off) + 2*cap(enc.bad)
+	n := enc.SizeBytes()
+	for i := range enc.members {
+		if m := enc.members[i].Load(); m != nil {
+			n += cap(m.buf) + encodedMemberOverhead
+		}
+	}
+	return n
 }
 
 // appendString appends s as graphql.MarshalString writes it and

@@ -232,6 +232,10 @@ func (s *Snapshot) Version() string { return s.version }
 // notices the growth at the organization's next read.
 func (s *Snapshot) SizeBytes() int { return s.size + int(s.memoBytes.Load()) }
 
+// GrowMemo counts n more bytes a memo retains after it was built (a memo
+// that fills in lazily), as Sized counts what it held when built.
+func (s *Snapshot) GrowMemo(n int) { s.memoBytes.Add(int64(n)) }
+
 // Memo returns the value build derives from the snapshot for key, calling
 // build once per key and snapshot (concurrent callers of one key wait for
 // the first). Like the sort indexes, memos are built lazily and die with
