@@ -148,8 +148,9 @@ func kindOf(c jsontext.Kind) string {
 }
 
 // decodeUsers reads a GET /users answer (a bare array) into members
-// holding only the user's fields. Null elements are left out.
-func decodeUsers(body *bytes.Buffer) ([]directory.Member, error) {
+// holding only the user's fields. Null elements are left out. capacity is
+// the page size asked for.
+func decodeUsers(body *bytes.Buffer, capacity int) ([]directory.Member, error) {
 	d := newListDecoder(body)
 	var out []directory.Member
 	switch k := d.dec.PeekKind(); k {
@@ -158,7 +159,7 @@ func decodeUsers(body *bytes.Buffer) ([]directory.Member, error) {
 			return nil, err
 		}
 	case '[':
-		out = make([]directory.Member, 0, 64)
+		out = make([]directory.Member, 0, capacity)
 		err := d.array(func() error {
 			switch k := d.dec.PeekKind(); k {
 			case 'n':

@@ -74,7 +74,7 @@ func sameUsers(t *testing.T, body []byte) {
 	if err != nil {
 		t.Fatalf("SDK decoding: %v", err)
 	}
-	got, err := decodeUsers(bytes.NewBuffer(body))
+	got, err := decodeUsers(bytes.NewBuffer(body), 1)
 	if err != nil {
 		t.Fatalf("decodeUsers: %v\nbody: %.300s", err, body)
 	}
@@ -186,7 +186,7 @@ func TestListDecodersReject(t *testing.T) {
 		{`[{"email_addresses":[{"id":1}]}]`, `user field "email_addresses": want a string, got a number`},
 		{`[{"created_at":99999999999999999999}]`, "want an integer"},
 	} {
-		if _, err := decodeUsers(bytes.NewBufferString(c.body)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := decodeUsers(bytes.NewBufferString(c.body), 1); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("decodeUsers(%q) = %v, want an error containing %q", c.body, err, c.want)
 		}
 		if _, err := sdkUsers([]byte(c.body)); err == nil {
@@ -255,7 +255,7 @@ func FuzzDecodeUsers(f *testing.F) {
 		want, err := sdkUsers(body)
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			if _, err := decodeUsers(bytes.NewBuffer(body)); err == nil {
+			if _, err := decodeUsers(bytes.NewBuffer(body), 1); err == nil {
 				t.Fatalf("decodeUsers accepted %q, which is not JSON", body)
 			}
 			return
@@ -263,7 +263,7 @@ func FuzzDecodeUsers(f *testing.F) {
 		if err != nil || repeatsKey(body) {
 			return
 		}
-		got, err := decodeUsers(bytes.NewBuffer(body))
+		got, err := decodeUsers(bytes.NewBuffer(body), 1)
 		if err != nil {
 			t.Fatalf("decodeUsers(%q): %v; the SDK decodes it", body, err)
 		}
@@ -314,7 +314,7 @@ func BenchmarkDecodeUsers(b *testing.B) {
 		decode func([]byte) error
 	}{
 		{"users/sdk", users, func(b []byte) error { _, err := sdkUsers(b); return err }},
-		{"users/own", users, func(b []byte) error { _, err := decodeUsers(bytes.NewBuffer(b)); return err }},
+		{"users/own", users, func(b []byte) error { _, err := decodeUsers(bytes.NewBuffer(b), 500); return err }},
 		{"memberships/sdk", memberships, func(b []byte) error { _, _, err := sdkMemberships(b); return err }},
 		{"memberships/own", memberships, func(b []byte) error { _, _, err := decodeMemberships(bytes.NewBuffer(b)); return err }},
 	} {

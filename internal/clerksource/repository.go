@@ -164,7 +164,9 @@ func (r *Repository) Profile(ctx context.Context, userID string) (directory.Memb
 	if err != nil {
 		return directory.Member{}, r.upstreamError(ctx, "", err)
 	}
-	return withMembership(userMember(u), membership{}), nil
+	m := userMember(u)
+	setMembership(&m, membership{})
+	return m, nil
 }
 
 // upstreamError returns what the client may see, the context's error or
@@ -206,7 +208,7 @@ type load struct {
 // total then says how many more pages both lists need, fetched
 // concurrently: two waves. Lists that turn out longer than planned are
 // followed while that can still find members or their users.
-func (l *load) lists(ctx context.Context) ([]membership, []directory.Member, error) {
+func (l *load) lists(ctx context.Context) ([]membership, [][]directory.Member, error) {
 	var (
 		memPages  [][]membership
 		userPages [][]directory.Member
@@ -270,8 +272,9 @@ func (l *load) lists(ctx context.Context) ([]membership, []directory.Member, err
 }
 
 // rest follows lists that turned out longer than their pages planned and
-// returns both lists whole.
-func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]directory.Member, totals []int64) ([]membership, []directory.Member, error) {
+// returns both lists whole: the memberships flat, the users by page (a
+// Member is large; the join copies each once, into the snapshot).
+func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]directory.Member, totals []int64) ([]membership, [][]directory.Member, error) {
 	maxTotal := slices.Max(totals)
 
 	// The lists may have drifted while they were paged. While the
@@ -302,7 +305,7 @@ func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]
 		}
 		maxTotal = max(maxTotal, slices.Max(more))
 	}
-	memberships, users := flatten(memPages), flatten(userPages)
+	memberships := flatten(memPages)
 	lacking := make(map[string]bool, len(memberships))
 	for _, m := range memberships {
 		if m.userID != "" {
@@ -314,7 +317,9 @@ func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]
 			delete(lacking, page[i].UserID)
 		}
 	}
-	found(users)
+	for _, page := range userPages {
+		found(page)
+	}
 	// However the list shifted, the lacking users fit in this many more
 	// pages; any still missing after them are fetched by id.
 	last := len(userPages) + ceilDiv(len(lacking), l.r.pageSize)
@@ -323,10 +328,10 @@ func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]
 		if page, err = l.userPage(ctx, next); err != nil {
 			return nil, nil, err
 		}
-		users = append(users, page...)
+		userPages = append(userPages, page)
 		found(page)
 	}
-	return memberships, users, nil
+	return memberships, userPages, nil
 }
 
 // membershipPage fetches page i of the organization's memberships and the
@@ -356,7 +361,7 @@ func (l *load) userPage(ctx context.Context, i int) ([]directory.Member, error) 
 	var page []directory.Member
 	err := l.r.list(ctx, "/users", params.ToQuery(), func(body *bytes.Buffer) error {
 		var err error
-		page, err = decodeUsers(body)
+		page, err = decodeUsers(body, l.r.pageSize)
 		return err
 	})
 	return page, err
@@ -365,10 +370,12 @@ func (l *load) userPage(ctx context.Context, i int) ([]directory.Member, error) 
 // join pairs each membership with its user. Users missing from the lists
 // (a join racing the load) are fetched by id; memberships whose user is
 // gone are dropped with a warning; users without a membership are dropped.
-func (l *load) join(ctx context.Context, memberships []membership, users []directory.Member) ([]directory.Member, error) {
-	byID := make(map[string]*directory.Member, len(users))
-	for i := range users {
-		byID[users[i].UserID] = &users[i]
+func (l *load) join(ctx context.Context, memberships []membership, userPages [][]directory.Member) ([]directory.Member, error) {
+	byID := make(map[string]*directory.Member, len(memberships))
+	for _, page := range userPages {
+		for i := range page {
+			byID[page[i].UserID] = &page[i]
+		}
 	}
 	seen := make(map[string]bool, len(memberships))
 	kept := memberships[:0:0]
@@ -399,7 +406,8 @@ func (l *load) join(ctx context.Context, memberships []membership, users []direc
 	members := make([]directory.Member, 0, len(kept))
 	for _, m := range kept {
 		if u := byID[m.userID]; u != nil {
-			members = append(members, withMembership(*u, m))
+			members = append(members, *u)
+			setMembership(&members[len(members)-1], m)
 		}
 	}
 	return members, nil
@@ -463,15 +471,14 @@ func userMember(u *clerk.User) directory.Member {
 	}
 }
 
-// withMembership completes a member holding a user's fields with their
+// setMembership completes a member holding a user's fields with their
 // membership's.
-func withMembership(m directory.Member, ms membership) directory.Member {
+func setMembership(m *directory.Member, ms membership) {
 	m.Role = ms.role
 	m.RoleName = ms.roleName
 	m.MembershipMetadata = metadata(ms.metadata)
 	m.JoinedAt = millis(ms.created)
 	m.MembershipUpdatedAt = millis(ms.updated)
-	return m
 }
 
 // primaryEmail returns the address whose id is the user's primary email
