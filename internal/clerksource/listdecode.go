@@ -348,8 +348,8 @@ func (d listDecoder) emails() ([]emailAddress, error) {
 // decodeMemberships reads a GET /organizations/{id}/memberships answer.
 // Null elements are returned as memberships without a user id, which the
 // join drops with a warning, as it drops a membership without
-// public_user_data.
-func decodeMemberships(body *bytes.Buffer) ([]membership, int64, error) {
+// public_user_data. capacity is the page size asked for.
+func decodeMemberships(body *bytes.Buffer, capacity int) ([]membership, int64, error) {
 	d := newListDecoder(body)
 	var (
 		out   []membership
@@ -361,7 +361,7 @@ func decodeMemberships(body *bytes.Buffer) ([]membership, int64, error) {
 			return nil, 0, err
 		}
 	case '{':
-		l := membershipList{d: d, out: &out, total: &total}
+		l := membershipList{d: d, out: &out, total: &total, capacity: capacity}
 		if err := d.object(l.field); err != nil {
 			return nil, 0, err
 		}
@@ -382,9 +382,10 @@ var (
 
 // membershipList reads the keys of a memberships page.
 type membershipList struct {
-	d     listDecoder
-	out   *[]membership
-	total *int64
+	d        listDecoder
+	out      *[]membership
+	total    *int64
+	capacity int
 }
 
 func (l membershipList) field(key []byte) error {
@@ -402,7 +403,7 @@ func (l membershipList) field(key []byte) error {
 			}
 			return fmt.Errorf("clerk memberships list: data: want an array, got %s", kindOf(k))
 		}
-		*l.out = make([]membership, 0, 64)
+		*l.out = make([]membership, 0, l.capacity)
 		return d.array(func() error {
 			switch k := d.dec.PeekKind(); k {
 			case 'n':

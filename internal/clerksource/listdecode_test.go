@@ -92,7 +92,7 @@ func sameMemberships(t *testing.T, body []byte) {
 	if err != nil {
 		t.Fatalf("SDK decoding: %v", err)
 	}
-	got, total, err := decodeMemberships(bytes.NewBuffer(body))
+	got, total, err := decodeMemberships(bytes.NewBuffer(body), 1)
 	if err != nil {
 		t.Fatalf("decodeMemberships: %v\nbody: %.300s", err, body)
 	}
@@ -202,7 +202,7 @@ func TestListDecodersReject(t *testing.T) {
 		{`{"data":[{"public_user_data":{"user_id":1}}]}`, `want a string, got a number`},
 		{`{"data":[{"role":[]}]}`, `membership field "role": want a string, got an array`},
 	} {
-		if _, _, err := decodeMemberships(bytes.NewBufferString(c.body)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, _, err := decodeMemberships(bytes.NewBufferString(c.body), 1); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("decodeMemberships(%q) = %v, want an error containing %q", c.body, err, c.want)
 		}
 		if _, _, err := sdkMemberships([]byte(c.body)); err == nil {
@@ -281,7 +281,7 @@ func FuzzDecodeMemberships(f *testing.F) {
 		want, wantTotal, err := sdkMemberships(body)
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			if _, _, err := decodeMemberships(bytes.NewBuffer(body)); err == nil {
+			if _, _, err := decodeMemberships(bytes.NewBuffer(body), 1); err == nil {
 				t.Fatalf("decodeMemberships accepted %q, which is not JSON", body)
 			}
 			return
@@ -289,7 +289,7 @@ func FuzzDecodeMemberships(f *testing.F) {
 		if err != nil || repeatsKey(body) {
 			return
 		}
-		got, total, err := decodeMemberships(bytes.NewBuffer(body))
+		got, total, err := decodeMemberships(bytes.NewBuffer(body), 1)
 		if err != nil {
 			t.Fatalf("decodeMemberships(%q): %v; the SDK decodes it", body, err)
 		}
@@ -316,7 +316,7 @@ func BenchmarkDecodeUsers(b *testing.B) {
 		{"users/sdk", users, func(b []byte) error { _, err := sdkUsers(b); return err }},
 		{"users/own", users, func(b []byte) error { _, err := decodeUsers(bytes.NewBuffer(b), 500); return err }},
 		{"memberships/sdk", memberships, func(b []byte) error { _, _, err := sdkMemberships(b); return err }},
-		{"memberships/own", memberships, func(b []byte) error { _, _, err := decodeMemberships(bytes.NewBuffer(b)); return err }},
+		{"memberships/own", memberships, func(b []byte) error { _, _, err := decodeMemberships(bytes.NewBuffer(b), 500); return err }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.body)))

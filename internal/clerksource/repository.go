@@ -346,7 +346,7 @@ func (l *load) membershipPage(ctx context.Context, i int) ([]membership, int64, 
 	)
 	err := l.r.list(ctx, "/organizations/"+l.orgID+"/memberships", params.ToQuery(), func(body *bytes.Buffer) error {
 		var err error
-		page, total, err = decodeMemberships(body)
+		page, total, err = decodeMemberships(body, l.r.pageSize)
 		return err
 	})
 	return page, total, err
@@ -378,7 +378,7 @@ func (l *load) join(ctx context.Context, memberships []membership, userPages [][
 		}
 	}
 	seen := make(map[string]bool, len(memberships))
-	kept := memberships[:0:0]
+	kept := make([]membership, 0, len(memberships))
 	var missing []string
 	for _, m := range memberships {
 		if m.userID == "" {

@@ -187,7 +187,7 @@ func BenchmarkCursor(b *testing.B) {
 // encoding/json (UseNumber) and looking each path's value up gives.
 func checkMetadata(t *testing.T, raw string) {
 	t.Helper()
-	ms := newMetaStore()
+	ms := newMetaStore(0)
 	err := ms.addJSON(rootUser, []byte(raw))
 	off, n := ms.member(0)
 	fields := ms.fields[off : off+n]

@@ -49,12 +49,16 @@ type metaValue struct {
 	elems []uint32 // for arrays, the value ids of the elements
 }
 
-func newMetaStore() *metaStore {
+// newMetaStore returns an empty store sized for members members, whose
+// metadata typically holds a few distinct values and fields each.
+func newMetaStore(members int) *metaStore {
 	return &metaStore{
 		paths:      map[string]uint32{},
 		pathValues: make([][]uint32, numRoots),
-		valueIDs:   map[string]uint32{},
-		seen:       map[metaField]struct{}{},
+		valueIDs:   make(map[string]uint32, members),
+		values:     make([]metaValue, 0, members),
+		fields:     make([]metaField, 0, 4*members),
+		seen:       make(map[metaField]struct{}, members),
 	}
 }
 
@@ -117,7 +121,18 @@ func (ms *metaStore) done() {
 	ms.seen = nil
 	ms.scratch = nil
 	ms.parser = metaParser{}
-	ms.fields = slices.Clip(ms.fields)
+	// Built with room to grow; kept at their size (bytes counts len).
+	ms.fields = shrink(ms.fields)
+	ms.values = shrink(ms.values)
+}
+
+// shrink returns s in an array of its length when more than a fifth of
+// its capacity is unused.
+func shrink[T any](s []T) []T {
+	if cap(s)-len(s) > cap(s)/5 {
+		return slices.Clone(s)
+	}
+	return s
 }
 
 // scalarKey is the canonical key of a normalized scalar.

@@ -96,7 +96,7 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		orgID:    orgID,
 		members:  members,
 		entries:  make([]entry, len(members)),
-		meta:     newMetaStore(),
+		meta:     newMetaStore(len(members)),
 		byID:     make(map[string]int, len(members)),
 		loadedAt: loadedAt,
 	}
