@@ -1,0 +1,65 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/orgusers/orgusers/internal/clerkemu"
+)
+
+// BenchmarkColdFirstAnswer is issue 15's end-to-end cold figure: a server
+// that has never loaded the organization gets the load test's first
+// GraphQL request for it (orgUsers(first: 100), every OrgUser field) and
+// answers it: two waves of Clerk requests, decoding, the join, the
+// snapshot, the first index and the answer. Each iteration starts a new
+// server (not timed) whose session verifier already holds the signing
+// keys. latency=0 is the CPU cost alone.
+func BenchmarkColdFirstAnswer(b *testing.B) {
+	data := clerkemu.DefaultDataset()
+	bigAdmin := addBigOrg(data, 5000)
+	emu, err := clerkemu.New(clerkemu.Options{Data: data})
+	if err != nil {
+		b.Fatal(err)
+	}
+	upstream := httptest.NewServer(emu.Handler())
+	b.Cleanup(upstream.Close)
+	tokens, err := emu.DemoTokens(time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	acmeToken, err := emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserAcmeAdmin, OrgID: clerkemu.OrgAcme, OrgSlug: clerkemu.SlugAcme, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bigToken, err := emu.SignToken(clerkemu.TokenOptions{UserID: bigAdmin, OrgID: orgBig, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const query = `{ orgUsers(first: 100) { totalCount pageInfo { hasNextPage endCursor } nodes { ` + loadFields + ` } } }`
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, latency := range []time.Duration{0, 100 * time.Millisecond} {
+		for _, org := range []struct{ name, token string }{{"1200", acmeToken}, {"5000", bigToken}} {
+			b.Run("latency="+latency.String()+"/members="+org.name, func(b *testing.B) {
+				client := &http.Client{}
+				for b.Loop() {
+					b.StopTimer()
+					emu.ClearFaults()
+					s := startServer(b, emu, upstream.URL, tokens, Extras{}, logger)
+					if status, _, err := post(client, s.url, org.token, `{ viewer { userId } }`); err != nil || status != 200 {
+						b.Fatalf("warming the verifier: %d %v", status, err)
+					}
+					emu.SetFaults(clerkemu.Fault{Latency: latency})
+					b.StartTimer()
+					if status, body, err := post(client, s.url, org.token, query); err != nil || status != 200 {
+						b.Fatalf("first answer: %d %v %.200s", status, err, body)
+					}
+				}
+				emu.ClearFaults()
+			})
+		}
+	}
+}
