@@ -118,8 +118,8 @@ func (c *compiler) filter(f *Filter, field string, depth int) (binder, error) {
 			add(func(e *entry) bool { return strings.Contains(e.text, q) })
 		} else {
 			add(func(e *entry) bool {
-				return strings.Contains(e.email, q) || strings.Contains(e.first, q) ||
-					strings.Contains(e.last, q) || strings.Contains(e.username, q)
+				return strings.Contains(e.email(), q) || strings.Contains(e.first(), q) ||
+					strings.Contains(e.last(), q) || strings.Contains(e.username(), q)
 			})
 		}
 	}
@@ -127,7 +127,7 @@ func (c *compiler) filter(f *Filter, field string, depth int) (binder, error) {
 		add(inSet(f.UserIDs, false, func(e *entry) (string, bool) { return e.m.UserID, true }))
 	}
 	if f.Emails != nil {
-		add(inSet(f.Emails, true, func(e *entry) (string, bool) { return e.email, e.flags&hasEmail != 0 }))
+		add(inSet(f.Emails, true, func(e *entry) (string, bool) { return e.email(), e.flags&hasEmail != 0 }))
 	}
 	for i := range f.Metadata {
 		name := fmt.Sprintf("%s.metadata[%d]", field, i)

@@ -117,11 +117,11 @@ func (o order) key(e *entry) sortKey {
 	k := sortKey{id: e.m.UserID}
 	switch o.field {
 	case fieldEmail:
-		k.text, k.null = e.email, e.flags&hasEmail == 0
+		k.text, k.null = e.email(), e.flags&hasEmail == 0
 	case fieldFirstName:
-		k.text, k.null = e.first, e.flags&hasFirstName == 0
+		k.text, k.null = e.first(), e.flags&hasFirstName == 0
 	case fieldLastName:
-		k.text, k.null = e.last, e.flags&hasLastName == 0
+		k.text, k.null = e.last(), e.flags&hasLastName == 0
 	case fieldCreatedAt:
 		k.time = e.created
 	case fieldLastSignInAt:

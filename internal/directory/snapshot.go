@@ -66,10 +66,12 @@ type entry struct {
 	m *Member
 	// text is email, first name, last name and username, lowercased and
 	// joined by textSep: what Search looks in. The four text keys are
-	// substrings of it; "" when absent (see flags).
-	text                         string
-	email, first, last, username string
-	created, joined, lastSignIn  tkey
+	// substrings of it, ending at the three ends and at its end; "" when
+	// absent (see flags). Offsets, not four more strings: 40 bytes less
+	// per member.
+	text                        string
+	ends                        [3]uint32
+	created, joined, lastSignIn tkey
 	// The member's metadata fields are meta.fields[metaOff:metaOff+metaLen].
 	metaOff, metaLen uint32
 	flags            uint8
@@ -78,6 +80,12 @@ type entry struct {
 
 // textSep separates the parts of entry.text.
 const textSep = 0
+
+// The four text keys, lower-cased.
+func (e *entry) email() string    { return e.text[:e.ends[0]] }
+func (e *entry) first() string    { return e.text[e.ends[0]+1 : e.ends[1]] }
+func (e *entry) last() string     { return e.text[e.ends[1]+1 : e.ends[2]] }
+func (e *entry) username() string { return e.text[e.ends[2]+1:] }
 
 const (
 	hasEmail uint8 = 1 << iota
@@ -119,9 +127,10 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		e.text = strings.Join(parts[:], string(rune(textSep)))
 		size += len(e.text)
 		off := 0
-		for j, dst := range []*string{&e.email, &e.first, &e.last, &e.username} {
-			*dst = e.text[off : off+len(parts[j])]
-			off += len(parts[j]) + 1
+		for j := range e.ends {
+			off += len(parts[j])
+			e.ends[j] = uint32(off)
+			off++ // the separator
 		}
 		if m.Email != nil {
 			e.flags |= hasEmail
