@@ -2,12 +2,14 @@ package clerksource
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -327,5 +329,54 @@ func BenchmarkDecodeUsers(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestListsSendTheSDKsHeaders: the two lists the repository requests
+// itself carry the headers clerk-sdk-go sends with its own calls (the key,
+// the API version that fixes Clerk's JSON shapes, the SDK's identity).
+func TestListsSendTheSDKsHeaders(t *testing.T) {
+	emu, err := clerkemu.New(clerkemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]http.Header{} // route -> headers of its last request
+	inner := emu.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := "list users"
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/memberships"):
+			route = "list memberships"
+		case strings.HasPrefix(r.URL.Path, "/v1/users/"):
+			route = "get user (SDK)"
+		}
+		mu.Lock()
+		seen[route] = r.Header.Clone()
+		mu.Unlock()
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	repo, err := New(Config{APIURL: srv.URL + "/v1", SecretKey: emu.SecretKey(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Members(context.Background(), clerkemu.OrgAcme); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Profile(context.Background(), clerkemu.UserAcmeAdmin); err != nil {
+		t.Fatal(err)
+	}
+	sdk := seen["get user (SDK)"]
+	if sdk == nil || sdk.Get("Clerk-API-Version") == "" || sdk.Get("Authorization") != "Bearer "+emu.SecretKey() {
+		t.Fatalf("the SDK's own request: %v", sdk)
+	}
+	for _, route := range []string{"list users", "list memberships"} {
+		got := seen[route]
+		for _, h := range []string{"Authorization", "Clerk-API-Version", "User-Agent", "X-Clerk-SDK", "Content-Type"} {
+			if got.Get(h) != sdk.Get(h) {
+				t.Errorf("%s: %s = %q, the SDK sends %q", route, h, got.Get(h), sdk.Get(h))
+			}
+		}
 	}
 }
