@@ -114,19 +114,33 @@ func runLoadTest(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	client := loadtest.NewClient(max(*concurrency, 100))
+	const pageQuery = `{ orgUsers(first: 100) { totalCount pageInfo { hasNextPage endCursor } nodes { ` + loadFields + ` } } }`
+
 	// Fetch the signing keys once, so the cold loads below measure member loads only.
 	for _, u := range []string{srvURL, noCacheURL} {
 		if status, _, err := post(client, u, acmeAdmin, `{ viewer { userId } }`); err != nil || status != 200 {
 			return fmt.Errorf("warming the session verifier: status %d, %v", status, err)
 		}
 	}
+	smallToken, err := emu.SignToken(clerkemu.TokenOptions{UserID: firstAdmin(data, clerkemu.OrgSmall), OrgID: clerkemu.OrgSmall, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	// And answer the page query once for another, small organization: the
+	// cold loads below are of cold organizations on a running server, not
+	// of the process's first GraphQL answer (its first parse, plan and code
+	// paths).
+	emu.ClearFaults()
+	if status, _, err := post(client, srvURL, smallToken, pageQuery); err != nil || status != 200 {
+		return fmt.Errorf("warming the GraphQL path: status %d, %v", status, err)
+	}
+	emu.SetFaults(clerkemu.Fault{Latency: *latency})
 
 	fmt.Fprintf(out, "loadtest: %s/%s, %d CPUs, GOMAXPROCS %d; Clerk emulator latency %s; warm phases %s at concurrency %d; GraphQL fast path %s\n\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), *latency, *duration, *concurrency, onOff(cfg.FastPath))
 
 	// Cold loads, one at a time, with upstream latency.
 	fmt.Fprintln(out, "Cold loads (Clerk emulator with injected latency):")
-	const pageQuery = `{ orgUsers(first: 100) { totalCount pageInfo { hasNextPage endCursor } nodes { ` + loadFields + ` } } }`
 	for _, c := range []struct {
 		name, token string
 		members     int
