@@ -242,12 +242,18 @@ func (l *load) lists(ctx context.Context) ([]membership, [][]directory.Member, e
 		}
 		return l.rest(ctx, memPages, userPages, totals)
 	}
+	// The first page of memberships says how many pages remain: the
+	// second wave waits for it to be decoded. The first page of users is
+	// decoded after that wave has gone out, during its round trip, so that
+	// the two decodings do not share the CPU on the critical path.
+	sent := make(chan struct{})
 	g.Go(func() error {
 		var err error
-		firstUser, err = l.userPage(gctx, 0)
+		firstUser, err = l.userPageAfter(gctx, 0, sent)
 		return err
 	})
 	g.Go(func() error {
+		defer close(sent)
 		first, total, err := l.membershipPage(gctx, 0)
 		if err != nil {
 			return err
@@ -355,11 +361,20 @@ func (l *load) membershipPage(ctx context.Context, i int) ([]membership, int64, 
 // userPage fetches page i of the organization's users with a single GET
 // /users: the SDK's user.List would add a GET /users/count per page.
 func (l *load) userPage(ctx context.Context, i int) ([]directory.Member, error) {
+	return l.userPageAfter(ctx, i, nil)
+}
+
+// userPageAfter is userPage decoding the page only once after is closed
+// (nil: at once).
+func (l *load) userPageAfter(ctx context.Context, i int, after <-chan struct{}) ([]directory.Member, error) {
 	params := &user.ListParams{OrderBy: clerk.String(orderBy), OrganizationIDs: []string{l.orgID}}
 	params.Limit = clerk.Int64(int64(l.r.pageSize))
 	params.Offset = clerk.Int64(int64(i * l.r.pageSize))
 	var page []directory.Member
 	err := l.r.list(ctx, "/users", params.ToQuery(), func(body *bytes.Buffer) error {
+		if after != nil {
+			<-after
+		}
 		var err error
 		page, err = decodeUsers(body, l.r.pageSize)
 		return err
