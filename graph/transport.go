@@ -102,10 +102,8 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 // do answers one request, telling o (when not nil) what it answered.
 func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, o *outcome) {
 	h := w.Header()
-	h.Set("Cache-Control", cacheControlNotCachable)
-	h.Add("Vary", "Authorization")
-	h.Add("Vary", "Accept")
-	h.Add("Vary", "Accept-Encoding")
+	h["Cache-Control"] = cacheControlValue // prebuilt: see hitValue
+	addVary(h)
 	ctx := r.Context()
 	p, err := auth.FromContext(ctx)
 	if err == nil {
@@ -215,7 +213,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	if op != nil {
 		entry.OpName, entry.OpType = op.Name, string(op.Operation) // the log line of a later hit
 	}
-	writeBody(w, r, entry.Body, entry.Gzip)
+	writeBody(w, r, &entry)
 	if cacheable {
 		t.cache.store(key, rec, entry)
 	} else if fast {

@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -67,7 +68,32 @@ type Entry struct {
 	// OpName and OpType are what the caller wants to know again on a hit
 	// (the GraphQL transport: the operation, for its access log).
 	OpName, OpType string
+
+	// bodyLength and gzipLength are the Content-Length header values of
+	// Body and Gzip, formatted once by NewEntry: a hit then formats and
+	// allocates none (strconv.Itoa allocates for lengths from 100 up).
+	bodyLength, gzipLength []string
 }
+
+// ContentLength returns the Content-Length header value of Body, or of
+// Gzip when gzip is true, as a one-element slice for the header map. It is
+// built by NewEntry (shared: callers must not modify it) or here for an
+// entry built otherwise.
+func (e *Entry) ContentLength(gzip bool) []string {
+	n, v := len(e.Body), e.bodyLength
+	if gzip {
+		n, v = len(e.Gzip), e.gzipLength
+	}
+	if v == nil {
+		v = headerValue(strconv.Itoa(n))
+	}
+	return v
+}
+
+// headerValue returns a header value slice whose length is its capacity,
+// so that a later Header.Add appends to a copy and never writes into a
+// slice that entries share.
+func headerValue(v string) []string { return []string{v} }
 
 // Cache is a byte-bounded LRU of entries, safe for concurrent use. A nil
 // *Cache caches nothing.
@@ -128,7 +154,12 @@ const minCompress = 1 << 10
 
 // NewEntry returns the entry of body, with its gzip form when that pays.
 func NewEntry(body []byte, contentType, tag string) Entry {
-	return Entry{Body: body, Gzip: Compress(body), ContentType: contentType, Tag: tag}
+	e := Entry{Body: body, Gzip: Compress(body), ContentType: contentType, Tag: tag}
+	e.bodyLength = headerValue(strconv.Itoa(len(e.Body)))
+	if e.Gzip != nil {
+		e.gzipLength = headerValue(strconv.Itoa(len(e.Gzip)))
+	}
+	return e
 }
 
 var gzipWriters = sync.Pool{New: func() any {
