@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -41,7 +40,9 @@ func (c *responseCache) key(p *auth.Principal, method, accept string, raw []byte
 	if c == nil || p.OrgRole != cachedRole || p.OrgID == "" {
 		return respcache.Key{}, false
 	}
-	return respcache.NewKeyWith(raw, p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","), method, accept), true
+	// The permissions are hashed joined by commas, without joining them
+	// into a new string per request.
+	return respcache.NewKeyWithList(raw, p.Permissions, p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, method, accept), true
 }
 
 // serve writes the stored answer for key when there is one still current,

@@ -25,21 +25,43 @@ type Key [sha256.Size]byte
 
 // NewKey hashes parts, each length-prefixed so that no two different part
 // lists collide by concatenation.
-func NewKey(parts ...string) Key { return sum(parts, nil, false) }
+func NewKey(parts ...string) Key { return sum(parts, nil, false, nil, false) }
 
 // NewKeyWith hashes parts as NewKey does, then tail (length-prefixed too):
 // for a request body, without copying it into a string.
-func NewKeyWith(tail []byte, parts ...string) Key { return sum(parts, tail, true) }
+func NewKeyWith(tail []byte, parts ...string) Key { return sum(parts, nil, false, tail, true) }
 
-// sum hashes the length-prefixed parts (and tail, when withTail) in one
-// pooled buffer: a response-cache hit computes a key per request, and this
+// NewKeyWithList is NewKeyWith(tail, append(parts, strings.Join(list,
+// ","))...), the same key, without building the joined string: a
+// response-cache hit computes one key per request, and the caller's
+// permissions are such a list.
+func NewKeyWithList(tail []byte, list []string, parts ...string) Key {
+	return sum(parts, list, true, tail, true)
+}
+
+// sum hashes the length-prefixed parts, then list joined by "," as one
+// more part (when withList) and tail (when withTail), in one pooled
+// buffer: a response-cache hit computes a key per request, and this
 // allocates nothing.
-func sum(parts []string, tail []byte, withTail bool) Key {
+func sum(parts, list []string, withList bool, tail []byte, withTail bool) Key {
 	bp := keyBuffers.Get().(*[]byte)
 	b := (*bp)[:0]
 	for _, p := range parts {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(p)))
 		b = append(b, p...)
+	}
+	if withList {
+		n := max(len(list)-1, 0) // the commas
+		for _, p := range list {
+			n += len(p)
+		}
+		b = binary.LittleEndian.AppendUint64(b, uint64(n))
+		for i, p := range list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p...)
+		}
 	}
 	if withTail {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(tail)))

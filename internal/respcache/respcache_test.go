@@ -159,3 +159,13 @@ func TestContentLength(t *testing.T) {
 		}
 	}
 }
+
+// NewKeyWithList is NewKeyWith with the list joined as its last part.
+func TestNewKeyWithList(t *testing.T) {
+	tail := []byte(`{"query":"{ viewer { userId } }"}`)
+	for _, list := range [][]string{nil, {}, {""}, {"a"}, {"org:members:read", "org:members:manage"}, {"a,b", "", "c"}} {
+		if got, want := NewKeyWithList(tail, list, "org", "user"), NewKeyWith(tail, "org", "user", strings.Join(list, ",")); got != want {
+			t.Errorf("list %q: a different key", list)
+		}
+	}
+}
