@@ -37,7 +37,7 @@ type responseCache struct {
 // two requests that differ only in how their JSON is spelled are two
 // entries, never one answer for two questions.
 func (c *responseCache) key(p *auth.Principal, method, accept string, raw []byte) (respcache.Key, bool) {
-	if c == nil || p.OrgRole != cachedRole || p.OrgID == "" {
+	if !c.caches(p) {
 		return respcache.Key{}, false
 	}
 	// The permissions are hashed joined by commas, without joining them
@@ -45,24 +45,39 @@ func (c *responseCache) key(p *auth.Principal, method, accept string, raw []byte
 	return respcache.NewKeyWithList(raw, p.Permissions, p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, method, accept), true
 }
 
+// caches reports whether p's answers are cached: only org admins' are.
+func (c *responseCache) caches(p *auth.Principal) bool {
+	return c != nil && p.OrgRole == cachedRole && p.OrgID != ""
+}
+
 // serve writes the stored answer for key when there is one still current,
 // and tells the access log and o which operation it answered.
-func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, key respcache.Key, o *outcome) bool {
+func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, p *auth.Principal, key respcache.Key, o *outcome) bool {
+	e, ok := c.lookup(ctx, p, key)
+	if ok {
+		c.write(ctx, w, r, &e, o)
+	}
+	return ok
+}
+
+// lookup returns the stored answer for key when there is one still current.
+func (c *responseCache) lookup(ctx context.Context, p *auth.Principal, key respcache.Key) (respcache.Entry, bool) {
 	e, ok := c.cache.Get(key)
-	if !ok {
-		return false
+	if !ok || !c.current(ctx, p.OrgID, e.Tag) {
+		return respcache.Entry{}, false
 	}
-	p, _ := auth.FromContext(ctx)
-	if !c.current(ctx, p.OrgID, e.Tag) {
-		return false
-	}
+	return e, true
+}
+
+// write writes the stored answer e, and tells the access log and o which
+// operation it answered.
+func (c *responseCache) write(ctx context.Context, w http.ResponseWriter, r *http.Request, e *respcache.Entry, o *outcome) {
 	accesslog.SetOperation(ctx, e.OpName, e.OpType)
 	o.operation(e.OpType, e.OpName)
 	h := w.Header()
 	h["Content-Type"] = contentTypeValue(e.ContentType)
 	h["X-Response-Cache"] = hitValue
-	writeBody(w, r, &e)
-	return true
+	writeBody(w, r, e)
 }
 
 // Prebuilt header values: Header.Set allocates a one-element slice per

@@ -132,7 +132,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	cacheable := false
 	if rerr == nil {
 		key, cacheable = t.cache.key(p, r.Method, accept, raw.bytes)
-		if cacheable && t.cache.serve(ctx, w, r, key, o) {
+		if cacheable && t.cache.serve(ctx, w, r, p, key, o) {
 			return
 		}
 	}
