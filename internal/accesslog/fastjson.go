@@ -166,16 +166,17 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// logRequest writes the access log line through h's direct encoder when
-// logger is NewLogger's JSON logger, else through slog, with ctx without
+// logRequest writes the access log line, dated now, through h's direct
+// encoder when logger is NewLogger's JSON logger, else through slog (which
+// dates it itself), with ctx without
 // its cancellation (the line is written whether or not the client went
 // away). The direct encoder does not look at ctx: slog's own handler's
 // Enabled reads only the level, and the context.WithoutCancel wrapper is
 // an allocation the line does not need.
-func logRequest(ctx context.Context, logger *slog.Logger, attrs []slog.Attr) {
+func logRequest(ctx context.Context, logger *slog.Logger, now time.Time, attrs []slog.Attr) {
 	if h, ok := logger.Handler().(*jsonHandler); ok {
 		if h.Enabled(ctx, slog.LevelInfo) {
-			h.logLine(time.Now(), "request", attrs)
+			h.logLine(now, "request", attrs)
 		}
 		return
 	}

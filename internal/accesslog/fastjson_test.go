@@ -61,12 +61,12 @@ func TestFastLineHonoursTheLevel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logRequest(context.Background(), warn, []slog.Attr{slog.String("route", "/graphql")})
+	logRequest(context.Background(), warn, time.Now(), []slog.Attr{slog.String("route", "/graphql")})
 	if buf.Len() != 0 {
 		t.Fatalf("an info line at level warn: %s", buf.String())
 	}
 	info, _ := NewLogger("json", "info", &buf)
-	logRequest(context.Background(), info.With("component", "x"), []slog.Attr{slog.String("route", "/graphql")})
+	logRequest(context.Background(), info.With("component", "x"), time.Now(), []slog.Attr{slog.String("route", "/graphql")})
 	if !strings.Contains(buf.String(), `"component":"x"`) || !strings.Contains(buf.String(), `"route":"/graphql"`) {
 		t.Fatalf("a derived logger's line: %s", buf.String())
 	}
@@ -83,7 +83,7 @@ func BenchmarkAccessLine(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				logRequest(context.Background(), c.logger, attrs)
+				logRequest(context.Background(), c.logger, time.Now(), attrs)
 			}
 		})
 	}
