@@ -229,6 +229,9 @@ func buildHandler(o Options, fast bool) (http.Handler, *httpTransport) {
 		logger.ErrorContext(ctx, "graphql: panic in resolver", "panic", fmt.Sprint(v))
 		return directory.Errorf(directory.CodeInternal, "internal error")
 	})
+	if t.cache != nil && o.TracerProvider == nil {
+		return hitFirst{next: srv, t: t}, t
+	}
 	return srv, t
 }
 

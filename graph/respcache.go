@@ -3,8 +3,6 @@ package graph
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -39,39 +37,98 @@ type responseCache struct {
 // two requests that differ only in how their JSON is spelled are two
 // entries, never one answer for two questions.
 func (c *responseCache) key(p *auth.Principal, method, accept string, raw []byte) (respcache.Key, bool) {
-	if c == nil || p.OrgRole != cachedRole || p.OrgID == "" {
+	if !c.caches(p) {
 		return respcache.Key{}, false
 	}
-	return respcache.NewKeyWith(raw, p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, strings.Join(p.Permissions, ","), method, accept), true
+	// The permissions are hashed joined by commas, without joining them
+	// into a new string per request.
+	return respcache.NewKeyWithList(raw, p.Permissions, p.OrgID, p.UserID, p.OrgRole, p.OrgSlug, method, accept), true
+}
+
+// caches reports whether p's answers are cached: only org admins' are.
+func (c *responseCache) caches(p *auth.Principal) bool {
+	return c != nil && p.OrgRole == cachedRole && p.OrgID != ""
 }
 
 // serve writes the stored answer for key when there is one still current,
 // and tells the access log and o which operation it answered.
-func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, key respcache.Key, o *outcome) bool {
+func (c *responseCache) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, p *auth.Principal, key respcache.Key, o *outcome) bool {
+	e, ok := c.lookup(ctx, p, key)
+	if ok {
+		c.write(ctx, w, r, &e, o)
+	}
+	return ok
+}
+
+// lookup returns the stored answer for key when there is one still current.
+func (c *responseCache) lookup(ctx context.Context, p *auth.Principal, key respcache.Key) (respcache.Entry, bool) {
 	e, ok := c.cache.Get(key)
-	if !ok {
-		return false
+	if !ok || !c.current(ctx, p.OrgID, e.Tag) {
+		return respcache.Entry{}, false
 	}
-	p, _ := auth.FromContext(ctx)
-	if !c.current(ctx, p.OrgID, e.Tag) {
-		return false
-	}
+	return e, true
+}
+
+// write writes the stored answer e, and tells the access log and o which
+// operation it answered.
+func (c *responseCache) write(ctx context.Context, w http.ResponseWriter, r *http.Request, e *respcache.Entry, o *outcome) {
 	accesslog.SetOperation(ctx, e.OpName, e.OpType)
 	o.operation(e.OpType, e.OpName)
-	w.Header().Set("Content-Type", e.ContentType)
-	w.Header().Set("X-Response-Cache", "hit")
-	writeBody(w, r, e.Body, e.Gzip)
-	return true
+	h := w.Header()
+	h["Content-Type"] = contentTypeValue(e.ContentType)
+	h["X-Response-Cache"] = hitValue
+	writeBody(w, r, e)
+}
+
+// Prebuilt header values: Header.Set allocates a one-element slice per
+// call, and on a response-cache hit those allocations were a large part of
+// the work. Each slice has its length as its capacity, so a later
+// Header.Add appends to a copy and never writes into the shared array, and
+// nothing in the server modifies a header value in place. The keys are
+// written in canonical form, as Header.Set would store them.
+var (
+	hitValue             = []string{"hit"}
+	gzipValue            = []string{"gzip"}
+	cacheControlValue    = []string{cacheControlNotCachable}
+	varyValues           = []string{"Authorization", "Accept", "Accept-Encoding"}
+	contentTypeJSONValue = []string{contentTypeJSON}
+	contentTypeGQLValue  = []string{contentTypeGraphQLJSON}
+)
+
+// contentTypeValue returns the header value of a content type: a prebuilt
+// one for the two that negotiate returns.
+func contentTypeValue(ct string) []string {
+	switch ct {
+	case contentTypeJSON:
+		return contentTypeJSONValue
+	case contentTypeGraphQLJSON:
+		return contentTypeGQLValue
+	}
+	return []string{ct}
+}
+
+// addVary adds Vary: Authorization, Accept, Accept-Encoding after any Vary
+// values already set (Origin from CORS, Cookie from the session
+// middleware), as three Header.Add calls would, without allocating when
+// there are none.
+func addVary(h http.Header) {
+	if v := h["Vary"]; len(v) > 0 {
+		h["Vary"] = append(v, varyValues...)
+		return
+	}
+	h["Vary"] = varyValues
 }
 
 // writeBody writes an answer: its gzip form (compressed once, when it was
 // stored) to a client that accepts gzip, else the plain bytes.
-func writeBody(w http.ResponseWriter, r *http.Request, body, gz []byte) {
-	if gz != nil && respcache.AcceptsGzip(r.Header) {
-		w.Header().Set("Content-Encoding", "gzip")
-		body = gz
+func writeBody(w http.ResponseWriter, r *http.Request, e *respcache.Entry) {
+	body, gz := e.Body, e.Gzip != nil && respcache.AcceptsGzip(r.Header)
+	h := w.Header()
+	if gz {
+		h["Content-Encoding"] = gzipValue
+		body = e.Gzip
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = e.ContentLength(gz)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }

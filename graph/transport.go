@@ -102,10 +102,8 @@ func (t *httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 // do answers one request, telling o (when not nil) what it answered.
 func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, o *outcome) {
 	h := w.Header()
-	h.Set("Cache-Control", cacheControlNotCachable)
-	h.Add("Vary", "Authorization")
-	h.Add("Vary", "Accept")
-	h.Add("Vary", "Accept-Encoding")
+	h["Cache-Control"] = cacheControlValue // prebuilt: see hitValue
+	addVary(h)
 	ctx := r.Context()
 	p, err := auth.FromContext(ctx)
 	if err == nil {
@@ -134,7 +132,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	cacheable := false
 	if rerr == nil {
 		key, cacheable = t.cache.key(p, r.Method, accept, raw.bytes)
-		if cacheable && t.cache.serve(ctx, w, r, key, o) {
+		if cacheable && t.cache.serve(ctx, w, r, p, key, o) {
 			return
 		}
 	}
@@ -215,7 +213,7 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 	if op != nil {
 		entry.OpName, entry.OpType = op.Name, string(op.Operation) // the log line of a later hit
 	}
-	writeBody(w, r, entry.Body, entry.Gzip)
+	writeBody(w, r, &entry)
 	if cacheable {
 		t.cache.store(key, rec, entry)
 	} else if fast {
@@ -336,9 +334,20 @@ func (t *httpTransport) readRaw(w http.ResponseWriter, r *http.Request) (rawRequ
 	if r.ContentLength > t.maxBody {
 		return rawRequest{}, badRequest(http.StatusRequestEntityTooLarge, "the request body is over %d bytes", t.maxBody)
 	}
+	// A body whose length is known (and checked above) is read with the
+	// limit counted here, which spares the MaxBytesReader allocation per
+	// request: net/http ends such a body at its Content-Length, so the
+	// limit is never reached and MaxBytesReader never acts (nor tells the
+	// server to close the connection); the count only guards a body that
+	// is not the server's and says less than it holds. A body of unknown
+	// length (chunked) still goes through MaxBytesReader.
+	var body io.Reader = r.Body
+	if r.ContentLength < 0 {
+		body = http.MaxBytesReader(w, r.Body, t.maxBody)
+	}
 	buf := bodyBuffers.Get().(*[]byte)
-	body, err := readAll(http.MaxBytesReader(w, r.Body, t.maxBody), (*buf)[:0])
-	raw := rawRequest{bytes: body, buf: buf}
+	data, err := readAll(body, (*buf)[:0], t.maxBody)
+	raw := rawRequest{bytes: data, buf: buf}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		var netErr net.Error
@@ -381,14 +390,18 @@ func (t *httpTransport) readParams(w http.ResponseWriter, r *http.Request) (*gra
 // Nothing decoded from a body refers to its bytes.
 var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
-// readAll appends r's bytes to buf until EOF.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
+// readAll appends r's bytes to buf until EOF, and fails with the error
+// http.MaxBytesReader returns when there are more than limit.
+func readAll(r io.Reader, buf []byte, limit int64) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, &http.MaxBytesError{Limit: limit}
+		}
 		if err == io.EOF {
 			return buf, nil
 		}

@@ -249,3 +249,36 @@ func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// A body over the limit is refused with 413 however its length is told:
+// declared too large (refused unread), chunked (read through
+// http.MaxBytesReader), or declared small but longer (the limit counted
+// while reading); a body of exactly the limit is read.
+func TestBodyLimitWhateverTheLength(t *testing.T) {
+	const limit = 4 << 10
+	h := NewHandler(Options{Directory: testDirectory(), MaxBodyBytes: limit})
+	exact := `{"query":"{ __typename }","variables":{"a":"`
+	exact += strings.Repeat("x", limit-len(exact)-3) + `"}}`
+	over := exact + " "
+	for _, c := range []struct {
+		name, body    string
+		contentLength int64
+		status        int
+	}{
+		{"declared", over, int64(len(over)), 413},
+		{"chunked", over, -1, 413},
+		{"declared small", over, 100, 413},
+		{"exactly the limit", exact, int64(len(exact)), 200},
+		{"exactly the limit, chunked", exact, -1, 200},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(c.body))
+		req.ContentLength = c.contentLength
+		req.Header.Set("Content-Type", "application/json")
+		req = req.WithContext(auth.WithPrincipal(req.Context(), admin))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.status || c.status == 413 && !strings.Contains(rec.Body.String(), "4096 bytes") {
+			t.Errorf("%s: %d %.200s", c.name, rec.Code, rec.Body)
+		}
+	}
+}

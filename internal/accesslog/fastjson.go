@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -67,6 +68,12 @@ func appendJSONValue(b []byte, v slog.Value) []byte {
 		return strconv.AppendUint(b, v.Uint64(), 10)
 	case slog.KindBool:
 		return strconv.AppendBool(b, v.Bool())
+	case slog.KindFloat64:
+		// Every line's duration_ms: written here as json.Marshal writes a
+		// float64, without boxing it and copying Marshal's output.
+		if f := v.Float64(); !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return appendJSONFloat(b, f)
+		}
 	}
 	if ss, ok := v.Any().([]string); ok {
 		b = append(b, '[')
@@ -83,6 +90,26 @@ func appendJSONValue(b []byte, v slog.Value) []byte {
 		return appendJSONString(b, err.Error())
 	}
 	return append(b, out...)
+}
+
+// appendJSONFloat appends a finite f as encoding/json writes a float64:
+// the shortest representation, in exponent form (with a one-digit
+// negative exponent written without its leading zero) below 1e-6 and from
+// 1e21 up.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // appendJSONString appends s as a JSON string, escaped as slog escapes
@@ -139,14 +166,19 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// logRequest writes the access log line through h's direct encoder when
-// logger is NewLogger's JSON logger, else through slog.
-func logRequest(ctx context.Context, logger *slog.Logger, attrs []slog.Attr) {
+// logRequest writes the access log line, dated now, through h's direct
+// encoder when logger is NewLogger's JSON logger, else through slog (which
+// dates it itself), with ctx without
+// its cancellation (the line is written whether or not the client went
+// away). The direct encoder does not look at ctx: slog's own handler's
+// Enabled reads only the level, and the context.WithoutCancel wrapper is
+// an allocation the line does not need.
+func logRequest(ctx context.Context, logger *slog.Logger, now time.Time, attrs []slog.Attr) {
 	if h, ok := logger.Handler().(*jsonHandler); ok {
 		if h.Enabled(ctx, slog.LevelInfo) {
-			h.logLine(time.Now(), "request", attrs)
+			h.logLine(now, "request", attrs)
 		}
 		return
 	}
-	logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+	logger.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
 }

@@ -3,7 +3,9 @@ package accesslog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -59,12 +61,12 @@ func TestFastLineHonoursTheLevel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logRequest(context.Background(), warn, []slog.Attr{slog.String("route", "/graphql")})
+	logRequest(context.Background(), warn, time.Now(), []slog.Attr{slog.String("route", "/graphql")})
 	if buf.Len() != 0 {
 		t.Fatalf("an info line at level warn: %s", buf.String())
 	}
 	info, _ := NewLogger("json", "info", &buf)
-	logRequest(context.Background(), info.With("component", "x"), []slog.Attr{slog.String("route", "/graphql")})
+	logRequest(context.Background(), info.With("component", "x"), time.Now(), []slog.Attr{slog.String("route", "/graphql")})
 	if !strings.Contains(buf.String(), `"component":"x"`) || !strings.Contains(buf.String(), `"route":"/graphql"`) {
 		t.Fatalf("a derived logger's line: %s", buf.String())
 	}
@@ -81,7 +83,7 @@ func BenchmarkAccessLine(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				logRequest(context.Background(), c.logger, attrs)
+				logRequest(context.Background(), c.logger, time.Now(), attrs)
 			}
 		})
 	}
@@ -90,3 +92,24 @@ func BenchmarkAccessLine(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// A float attribute (every line's duration_ms) is written as json.Marshal
+// writes it, which is what slog's JSON handler does.
+func TestAppendJSONFloatIsMarshal(t *testing.T) {
+	values := []float64{0, math.Copysign(0, -1), 1, -1, 0.001, 0.5, 1.25, 12.345, 123456.789, 1e-6, 9.99e-7, 1e-7, 1.5e-9, 1e20, 1e21, 1.5e300, -2.5e-10,
+		math.SmallestNonzeroFloat64, math.MaxFloat64, math.Round(float64(1234567)/1e3) / 1e3}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		values = append(values, math.Round(r.Float64()*1e7)/1e3, r.NormFloat64()*math.Pow(10, float64(r.IntN(60)-30)))
+	}
+	for _, f := range values {
+		want, _ := json.Marshal(f)
+		if got := appendJSONValue(nil, slog.Float64Value(f)); string(got) != string(want) {
+			t.Errorf("%v: %s, want %s", f, got, want)
+		}
+	}
+	// Not finite: as before, through json.Marshal's error.
+	if got := appendJSONValue(nil, slog.Float64Value(math.Inf(1))); !strings.Contains(string(got), "unsupported value") {
+		t.Errorf("+Inf: %s", got)
+	}
+}

@@ -50,7 +50,28 @@ func errMissingToken() error {
 // Middleware calls it; tests and other transports may call it to authenticate a
 // context directly.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, ctxKey{}, authState{p: p})
+	return context.WithValue(ctx, ctxKey{}, authState{p: p}.value())
+}
+
+// value is what the context holds for s: the *Principal alone for a
+// header-authenticated caller, which an interface holds without
+// allocating (every authenticated request makes one), else s itself.
+func (s authState) value() any {
+	if s.p != nil && s.err == nil && !s.viaCookie {
+		return s.p
+	}
+	return s
+}
+
+// stateOf returns the authState ctx holds (the zero state when none).
+func stateOf(ctx context.Context) authState {
+	switch v := ctx.Value(ctxKey{}).(type) {
+	case *Principal:
+		return authState{p: v}
+	case authState:
+		return v
+	}
+	return authState{}
 }
 
 // WithAuthError returns a copy of ctx recording why the caller could not be
@@ -58,7 +79,7 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 // *directory.Error is stored as UNAUTHENTICATED "invalid session token" with err
 // as its cause, so no internal detail can reach a client.
 func WithAuthError(ctx context.Context, err error) context.Context {
-	return context.WithValue(ctx, ctxKey{}, errState(err))
+	return context.WithValue(ctx, ctxKey{}, errState(err).value())
 }
 
 // errState is the state recording err, made safe for clients.
@@ -85,7 +106,7 @@ func errState(err error) authState {
 // the same way whether or not its session is valid, so a cross-site page
 // cannot learn from 401-versus-403 answers whether the visitor is signed in.
 func ViaCookie(ctx context.Context) bool {
-	s, _ := ctx.Value(ctxKey{}).(authState)
+	s := stateOf(ctx)
 	return s.viaCookie
 }
 
@@ -96,7 +117,7 @@ func ViaCookie(ctx context.Context) bool {
 // message when the token was rejected, or UPSTREAM_UNAVAILABLE when the signing
 // keys could not be fetched from Clerk.
 func FromContext(ctx context.Context) (*Principal, error) {
-	s, _ := ctx.Value(ctxKey{}).(authState)
+	s := stateOf(ctx)
 	switch {
 	case s.p != nil:
 		return s.p, nil

@@ -363,7 +363,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		default:
 			s = authState{err: directory.Errorf(directory.CodeUnauthenticated, "more than one Authorization header")}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, s)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, s.value())))
 	})
 }
 

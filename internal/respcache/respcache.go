@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -24,21 +25,43 @@ type Key [sha256.Size]byte
 
 // NewKey hashes parts, each length-prefixed so that no two different part
 // lists collide by concatenation.
-func NewKey(parts ...string) Key { return sum(parts, nil, false) }
+func NewKey(parts ...string) Key { return sum(parts, nil, false, nil, false) }
 
 // NewKeyWith hashes parts as NewKey does, then tail (length-prefixed too):
 // for a request body, without copying it into a string.
-func NewKeyWith(tail []byte, parts ...string) Key { return sum(parts, tail, true) }
+func NewKeyWith(tail []byte, parts ...string) Key { return sum(parts, nil, false, tail, true) }
 
-// sum hashes the length-prefixed parts (and tail, when withTail) in one
-// pooled buffer: a response-cache hit computes a key per request, and this
+// NewKeyWithList is NewKeyWith(tail, append(parts, strings.Join(list,
+// ","))...), the same key, without building the joined string: a
+// response-cache hit computes one key per request, and the caller's
+// permissions are such a list.
+func NewKeyWithList(tail []byte, list []string, parts ...string) Key {
+	return sum(parts, list, true, tail, true)
+}
+
+// sum hashes the length-prefixed parts, then list joined by "," as one
+// more part (when withList) and tail (when withTail), in one pooled
+// buffer: a response-cache hit computes a key per request, and this
 // allocates nothing.
-func sum(parts []string, tail []byte, withTail bool) Key {
+func sum(parts, list []string, withList bool, tail []byte, withTail bool) Key {
 	bp := keyBuffers.Get().(*[]byte)
 	b := (*bp)[:0]
 	for _, p := range parts {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(p)))
 		b = append(b, p...)
+	}
+	if withList {
+		n := max(len(list)-1, 0) // the commas
+		for _, p := range list {
+			n += len(p)
+		}
+		b = binary.LittleEndian.AppendUint64(b, uint64(n))
+		for i, p := range list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p...)
+		}
 	}
 	if withTail {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(tail)))
@@ -67,7 +90,32 @@ type Entry struct {
 	// OpName and OpType are what the caller wants to know again on a hit
 	// (the GraphQL transport: the operation, for its access log).
 	OpName, OpType string
+
+	// bodyLength and gzipLength are the Content-Length header values of
+	// Body and Gzip, formatted once by NewEntry: a hit then formats and
+	// allocates none (strconv.Itoa allocates for lengths from 100 up).
+	bodyLength, gzipLength []string
 }
+
+// ContentLength returns the Content-Length header value of Body, or of
+// Gzip when gzip is true, as a one-element slice for the header map. It is
+// built by NewEntry (shared: callers must not modify it) or here for an
+// entry built otherwise.
+func (e *Entry) ContentLength(gzip bool) []string {
+	n, v := len(e.Body), e.bodyLength
+	if gzip {
+		n, v = len(e.Gzip), e.gzipLength
+	}
+	if v == nil {
+		v = headerValue(strconv.Itoa(n))
+	}
+	return v
+}
+
+// headerValue returns a header value slice whose length is its capacity,
+// so that a later Header.Add appends to a copy and never writes into a
+// slice that entries share.
+func headerValue(v string) []string { return []string{v} }
 
 // Cache is a byte-bounded LRU of entries, safe for concurrent use. A nil
 // *Cache caches nothing.
@@ -128,7 +176,12 @@ const minCompress = 1 << 10
 
 // NewEntry returns the entry of body, with its gzip form when that pays.
 func NewEntry(body []byte, contentType, tag string) Entry {
-	return Entry{Body: body, Gzip: Compress(body), ContentType: contentType, Tag: tag}
+	e := Entry{Body: body, Gzip: Compress(body), ContentType: contentType, Tag: tag}
+	e.bodyLength = headerValue(strconv.Itoa(len(e.Body)))
+	if e.Gzip != nil {
+		e.gzipLength = headerValue(strconv.Itoa(len(e.Gzip)))
+	}
+	return e
 }
 
 var gzipWriters = sync.Pool{New: func() any {

@@ -1,8 +1,10 @@
 package respcache
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -135,5 +137,35 @@ func TestNewKeyWith(t *testing.T) {
 	big := make([]byte, 1<<20)
 	if NewKeyWith(big, "x") != NewKey("x", string(big)) {
 		t.Fatal("a megabyte tail")
+	}
+}
+
+// NewEntry formats the Content-Length values once; they are what an entry
+// built otherwise formats on each call.
+func TestContentLength(t *testing.T) {
+	body := bytes.Repeat([]byte(`{"a":"bbbbbbbb"}`), 200)
+	e := NewEntry(body, "application/json", "")
+	literal := Entry{Body: e.Body, Gzip: e.Gzip}
+	for _, gz := range []bool{false, true} {
+		want := len(body)
+		if gz {
+			want = len(e.Gzip)
+		}
+		if got := e.ContentLength(gz); len(got) != 1 || got[0] != strconv.Itoa(want) || cap(got) != 1 {
+			t.Fatalf("NewEntry, gzip %v: %q (cap %d), want %d", gz, got, cap(got), want)
+		}
+		if got := literal.ContentLength(gz); len(got) != 1 || got[0] != strconv.Itoa(want) {
+			t.Fatalf("literal, gzip %v: %q, want %d", gz, got, want)
+		}
+	}
+}
+
+// NewKeyWithList is NewKeyWith with the list joined as its last part.
+func TestNewKeyWithList(t *testing.T) {
+	tail := []byte(`{"query":"{ viewer { userId } }"}`)
+	for _, list := range [][]string{nil, {}, {""}, {"a"}, {"org:members:read", "org:members:manage"}, {"a,b", "", "c"}} {
+		if got, want := NewKeyWithList(tail, list, "org", "user"), NewKeyWith(tail, "org", "user", strings.Join(list, ",")); got != want {
+			t.Errorf("list %q: a different key", list)
+		}
 	}
 }
