@@ -112,6 +112,19 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		len(members)*int(unsafe.Sizeof(Member{})+unsafe.Sizeof(entry{})) +
 		len(members)*(numOrders+1)*4 + // every sort index, once built, and the id ranks
 		len(members)*48 // byID: key, value and table overhead
+	// The metadata (interned into one store, in order) and the rest of
+	// each entry are independent: a large organization builds them on two
+	// goroutines, which write different fields of the entries.
+	var metaDone chan struct{}
+	if len(members) >= parallelBuild {
+		metaDone = make(chan struct{})
+		go func() {
+			defer close(metaDone)
+			s.addAllMetadata()
+		}()
+	} else {
+		s.addAllMetadata()
+	}
 	var sum uint64
 	for i := range members {
 		m := &members[i]
@@ -147,19 +160,36 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		}
 		e.created = timeKey(m.CreatedAt)
 		e.joined = timeKey(m.JoinedAt)
-		start := len(s.meta.fields)
-		s.addMetadata(m, rootUser, m.PublicMetadata)
-		s.addMetadata(m, rootMembership, m.MembershipMetadata)
-		e.metaOff, e.metaLen = s.meta.member(start)
 		s.byID[m.UserID] = i
 		e.hash = hashMember(m)
 		sum += mix64(e.hash)
 	}
 	h := newFNV().str(orgID).u64(uint64(len(members))).u64(sum)
 	s.version = fmt.Sprintf("%016x", mix64(uint64(h)))
-	s.meta.done()
+	if metaDone != nil {
+		<-metaDone
+	}
 	s.size = size + s.meta.bytes()
 	return s
+}
+
+// parallelBuild is the organization size from which NewSnapshot builds
+// the metadata store beside the rest (below it, a goroutine costs more
+// than it saves).
+const parallelBuild = 512
+
+// addAllMetadata interns every member's metadata, in member order, and
+// sets each entry's metaOff and metaLen.
+func (s *Snapshot) addAllMetadata() {
+	for i := range s.members {
+		m := &s.members[i]
+		e := &s.entries[i]
+		start := len(s.meta.fields)
+		s.addMetadata(m, rootUser, m.PublicMetadata)
+		s.addMetadata(m, rootMembership, m.MembershipMetadata)
+		e.metaOff, e.metaLen = s.meta.member(start)
+	}
+	s.meta.done()
 }
 
 // RestoreSnapshot is NewSnapshot for a snapshot that crossed a process
