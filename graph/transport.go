@@ -205,16 +205,23 @@ func (t *httpTransport) do(w http.ResponseWriter, r *http.Request, exec graphql.
 			panic(merr) // gqlgen's handler recovers it into an INTERNAL_SERVER_ERROR answer
 		}
 	}
-	// Compressed once: for this answer, and for the cache's later hits.
+	// Compressed once: for this answer when the client takes gzip, and for
+	// the cache's later hits. A client that does not take gzip gets its
+	// answer first; the cache's copy is compressed after it went out.
 	entry := respcache.Entry{Body: body, ContentType: contentType}
-	if cacheable || respcache.AcceptsGzip(r.Header) {
+	gz := respcache.AcceptsGzip(r.Header)
+	if gz {
 		entry = respcache.NewEntry(body, contentType, "")
-	}
-	if op != nil {
-		entry.OpName, entry.OpType = op.Name, string(op.Operation) // the log line of a later hit
 	}
 	writeBody(w, r, &entry)
 	if cacheable {
+		if !gz {
+			_ = http.NewResponseController(w).Flush() // the answer's last bytes, before the compression
+			entry = respcache.NewEntry(body, contentType, "")
+		}
+		if op != nil {
+			entry.OpName, entry.OpType = op.Name, string(op.Operation) // the log line of a later hit
+		}
 		t.cache.store(key, rec, entry)
 	} else if fast {
 		releaseAnswer(body) // written, and kept nowhere
