@@ -19,6 +19,13 @@ import (
 //
 // NewHandler puts it in front only without tracing: the traced transport
 // opens its span around the whole answer, hits included.
+// hitFirstMaxBody is the largest body hitFirst reads. The answers worth
+// caching are asked for in a few hundred bytes; a large body (a hostile 1
+// MiB of fragments) would be read, hashed and copied here for a lookup that
+// misses, then parsed by the Server all the same, so it goes straight
+// there, where the transport still serves it from the cache when it hits.
+const hitFirstMaxBody = 32 << 10
+
 type hitFirst struct {
 	next http.Handler // gqlgen's Server
 	t    *httpTransport
@@ -32,7 +39,7 @@ func (h hitFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// everything that might be refused or streamed is left to the Server,
 	// unread.
 	p, err := auth.FromContext(ctx)
-	if err != nil || r.Method != http.MethodPost || r.ContentLength < 0 || r.ContentLength > t.maxBody ||
+	if err != nil || r.Method != http.MethodPost || r.ContentLength < 0 || r.ContentLength > min(t.maxBody, hitFirstMaxBody) ||
 		r.Header.Get("Content-Type") != contentTypeJSON || (wsTransport{}).Supports(r) || (sseTransport{}).Supports(r) {
 		h.next.ServeHTTP(w, r)
 		return

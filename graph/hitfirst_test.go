@@ -139,3 +139,31 @@ func TestHitFirstReplaysWhatItRead(t *testing.T) {
 		t.Fatalf("long body: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A body past hitFirstMaxBody reaches the Server unread (a large hostile
+// body is not hashed and copied for a lookup first), and its answer is
+// still served from the cache, by the transport.
+func TestHitFirstLeavesLargeBodiesToTheServer(t *testing.T) {
+	h, _ := buildHandler(Options{Directory: testDirectory()}, true)
+	front := h.(hitFirst)
+	q := `{"query":"{ orgUsers(first: 1) { totalCount } }"}` + strings.Repeat(" ", hitFirstMaxBody)
+	newReq := func() *http.Request {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(q))
+		req.Header.Set("Content-Type", "application/json")
+		return req.WithContext(auth.WithPrincipal(req.Context(), admin))
+	}
+	var reached io.ReadCloser
+	req := newReq()
+	original := req.Body
+	hitFirst{next: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { reached = r.Body }), t: front.t}.ServeHTTP(httptest.NewRecorder(), req)
+	if reached != original {
+		t.Fatalf("the Server got %T, not the request's own body", reached)
+	}
+	for i, wantHit := range []bool{false, true} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, newReq())
+		if rec.Code != 200 || (rec.Header().Get("X-Response-Cache") == "hit") != wantHit {
+			t.Fatalf("#%d: %d %v %.200s", i, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+}
