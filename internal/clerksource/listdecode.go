@@ -116,6 +116,22 @@ func (d listDecoder) object(f func(key []byte) error) error {
 	return nil
 }
 
+// nullOr reads the next value with f when it is of kind want, or past it
+// when it is null (reporting that), and otherwise fails naming what was
+// wanted (what) and what came.
+func (d listDecoder) nullOr(want jsontext.Kind, what string, f func() error) (null bool, err error) {
+	switch k := d.dec.PeekKind(); k {
+	case 'n':
+		return true, d.skip()
+	case want:
+		return false, f()
+	case 0:
+		return false, d.skip() // reports the syntax error
+	default:
+		return false, fmt.Errorf("want %s, got %s", what, kindOf(k))
+	}
+}
+
 // skip reads past the next value.
 func (d listDecoder) skip() error {
 	if err := d.dec.SkipValue(); err != nil {
@@ -153,39 +169,19 @@ func kindOf(c jsontext.Kind) string {
 func decodeUsers(body *bytes.Buffer, capacity int) ([]directory.Member, error) {
 	d := newListDecoder(body)
 	var out []directory.Member
-	switch k := d.dec.PeekKind(); k {
-	case 'n':
-		if _, err := d.value(); err != nil {
-			return nil, err
-		}
-	case '[':
+	_, err := d.nullOr('[', "an array", func() error {
 		out = make([]directory.Member, 0, capacity)
-		err := d.array(func() error {
-			switch k := d.dec.PeekKind(); k {
-			case 'n':
-				return d.skip()
-			case '{':
+		return d.array(func() error {
+			_, err := d.nullOr('{', "a user object", func() error {
 				m, err := d.user()
-				if err != nil {
-					return fmt.Errorf("clerk users list: %w", err)
-				}
 				out = append(out, m)
-				return nil
-			default:
-				if k == 0 {
-					return d.skip() // reports the syntax error
-				}
-				return fmt.Errorf("clerk users list: want a user object, got %s", kindOf(k))
-			}
+				return err
+			})
+			return err
 		})
-		if err != nil {
-			return nil, err
-		}
-	default:
-		if k == 0 {
-			return nil, d.skip()
-		}
-		return nil, fmt.Errorf("clerk users list: want an array, got %s", kindOf(k))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clerk users list: %w", err)
 	}
 	return out, d.end()
 }
@@ -312,35 +308,17 @@ func (a *emailAddress) field(key []byte) error {
 }
 
 func (d listDecoder) emails() ([]emailAddress, error) {
-	switch k := d.dec.PeekKind(); k {
-	case 'n':
-		return nil, d.skip()
-	case '[':
-	default:
-		if k == 0 {
-			return nil, d.skip()
-		}
-		return nil, fmt.Errorf("want an array, got %s", kindOf(k))
-	}
 	var out []emailAddress
-	err := d.array(func() error {
-		switch k := d.dec.PeekKind(); k {
-		case 'n':
-			out = append(out, emailAddress{})
-			return d.skip()
-		case '{':
-			a := emailAddress{d: d, present: true}
-			if err := d.object(a.field); err != nil {
-				return err
-			}
+	_, err := d.nullOr('[', "an array", func() error {
+		return d.array(func() error {
+			a := emailAddress{d: d}
+			_, err := d.nullOr('{', "an email address object", func() error {
+				a.present = true // a null element is listed, not present
+				return d.object(a.field)
+			})
 			out = append(out, a)
-			return nil
-		default:
-			if k == 0 {
-				return d.skip()
-			}
-			return fmt.Errorf("want an email address object, got %s", kindOf(k))
-		}
+			return err
+		})
 	})
 	return out, err
 }
@@ -355,21 +333,9 @@ func decodeMemberships(body *bytes.Buffer, capacity int) ([]membership, int64, e
 		out   []membership
 		total int64
 	)
-	switch k := d.dec.PeekKind(); k {
-	case 'n':
-		if _, err := d.value(); err != nil {
-			return nil, 0, err
-		}
-	case '{':
-		l := membershipList{d: d, out: &out, total: &total, capacity: capacity}
-		if err := d.object(l.field); err != nil {
-			return nil, 0, err
-		}
-	default:
-		if k == 0 {
-			return nil, 0, d.skip()
-		}
-		return nil, 0, fmt.Errorf("clerk memberships list: want an object, got %s", kindOf(k))
+	l := membershipList{d: d, out: &out, total: &total, capacity: capacity}
+	if _, err := d.nullOr('{', "an object", func() error { return d.object(l.field) }); err != nil {
+		return nil, 0, fmt.Errorf("clerk memberships list: %w", err)
 	}
 	return out, total, d.end()
 }
@@ -392,40 +358,25 @@ func (l membershipList) field(key []byte) error {
 	d := l.d
 	switch string(key) {
 	case "data":
-		switch k := d.dec.PeekKind(); k {
-		case 'n':
-			*l.out = nil
-			return d.skip()
-		case '[':
-		default:
-			if k == 0 {
-				return d.skip()
-			}
-			return fmt.Errorf("clerk memberships list: data: want an array, got %s", kindOf(k))
-		}
-		*l.out = make([]membership, 0, l.capacity)
-		return d.array(func() error {
-			switch k := d.dec.PeekKind(); k {
-			case 'n':
-				*l.out = append(*l.out, membership{})
-				return d.skip()
-			case '{':
+		null, err := d.nullOr('[', "an array", func() error {
+			*l.out = make([]membership, 0, l.capacity)
+			return d.array(func() error {
 				m := membershipDecoder{d: d}
-				if err := d.object(m.field); err != nil {
-					return fmt.Errorf("clerk memberships list: %w", err)
-				}
-				*l.out = append(*l.out, m.m)
-				return nil
-			default:
-				if k == 0 {
-					return d.skip()
-				}
-				return fmt.Errorf("clerk memberships list: want a membership object, got %s", kindOf(k))
-			}
+				_, err := d.nullOr('{', "a membership object", func() error { return d.object(m.field) })
+				*l.out = append(*l.out, m.m) // a null element: a membership without a user id
+				return err
+			})
 		})
+		if null {
+			*l.out = nil
+		}
+		if err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		return nil
 	case "total_count":
 		if err := readInt(d, l.total); err != nil {
-			return fieldError("clerk memberships list", key, err)
+			return fieldError("list", key, err)
 		}
 		return nil
 	default:
@@ -476,17 +427,6 @@ func (md *membershipDecoder) field(key []byte) error {
 // came between: so does this.
 func (md *membershipDecoder) publicUser() error {
 	d := md.d
-	switch k := d.dec.PeekKind(); k {
-	case 'n':
-		md.m.userID = ""
-		return d.skip()
-	case '{':
-	default:
-		if k == 0 {
-			return d.skip()
-		}
-		return fmt.Errorf("want an object, got %s", kindOf(k))
-	}
 	var field func(key []byte) error
 	field = func(key []byte) error {
 		switch string(key) {
@@ -499,7 +439,11 @@ func (md *membershipDecoder) publicUser() error {
 			return d.skip()
 		}
 	}
-	return d.object(field)
+	null, err := d.nullOr('{', "an object", func() error { return d.object(field) })
+	if null {
+		md.m.userID = ""
+	}
+	return err
 }
 
 // foldKey returns the name in names that key matches case-insensitively,
