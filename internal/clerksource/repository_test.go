@@ -487,7 +487,7 @@ func TestRefreshReusesConnections(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	// With latency, each wave's requests are all in flight at once.
-	emu.SetFaults(clerkemu.Fault{Latency: 50 * time.Millisecond})
+	emu.SetFaults(clerkemu.Fault{Latency: 200 * time.Millisecond})
 	repo, err := New(Config{APIURL: srv.URL + "/v1", SecretKey: emu.SecretKey(), Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
