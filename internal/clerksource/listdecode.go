@@ -485,55 +485,74 @@ func jsonString(raw []byte) (string, error) {
 	return s, err
 }
 
-func readString(d listDecoder, dst *string) error {
+// stringValue reads the next value as a string: null reports null, any
+// other kind is an error.
+func stringValue(d listDecoder) (s string, null bool, err error) {
 	raw, err := d.value()
 	if err != nil {
-		return err
+		return "", false, err
 	}
 	switch raw[0] {
 	case 'n':
-		return nil // encoding/json leaves a string unchanged on null
+		return "", true, nil
 	case '"':
 		s, err := jsonString(raw)
-		if err == nil {
-			*dst = s
-		}
-		return err
+		return s, false, err
 	}
-	return fmt.Errorf("want a string, got %s", kindOf(jsontext.Value(raw).Kind()))
+	return "", false, fmt.Errorf("want a string, got %s", kindOf(jsontext.Value(raw).Kind()))
 }
 
+// readString reads a string field; null leaves it unchanged, as
+// encoding/json does.
+func readString(d listDecoder, dst *string) error {
+	s, null, err := stringValue(d)
+	if err == nil && !null {
+		*dst = s
+	}
+	return err
+}
+
+// readOptString reads a *string field; null sets it to nil.
 func readOptString(d listDecoder, dst **string) error {
-	if d.dec.PeekKind() == 'n' {
+	s, null, err := stringValue(d)
+	switch {
+	case err != nil:
+	case null:
 		*dst = nil
-		return d.skip()
+	default:
+		*dst = &s
 	}
-	var s string
-	if err := readString(d, &s); err != nil {
-		return err
-	}
-	*dst = &s
-	return nil
+	return err
 }
 
-func readInt(d listDecoder, dst *int64) error {
+// intValue reads the next value as an integer: null reports null; a
+// fraction, an exponent, overflow or any other kind is an error.
+func intValue(d listDecoder) (n int64, null bool, err error) {
 	raw, err := d.value()
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	switch k := jsontext.Value(raw).Kind(); k {
 	case 'n':
-		return nil
+		return 0, true, nil
 	case '0':
 		n, ok := parseInt(raw)
 		if !ok {
-			return fmt.Errorf("want an integer, got %s", raw)
+			return 0, false, fmt.Errorf("want an integer, got %s", raw)
 		}
-		*dst = n
-		return nil
+		return n, false, nil
 	default:
-		return fmt.Errorf("want a number, got %s", kindOf(k))
+		return 0, false, fmt.Errorf("want a number, got %s", kindOf(k))
 	}
+}
+
+// readInt reads an int64 field; null leaves it unchanged.
+func readInt(d listDecoder, dst *int64) error {
+	n, null, err := intValue(d)
+	if err == nil && !null {
+		*dst = n
+	}
+	return err
 }
 
 // parseInt parses a JSON number that is an integer fitting int64, as
@@ -563,18 +582,19 @@ func parseInt(raw []byte) (int64, bool) {
 	return 0, false
 }
 
+// readOptTime reads a *time.Time field from Unix milliseconds; null sets
+// it to nil.
 func readOptTime(d listDecoder, dst **time.Time) error {
-	if d.dec.PeekKind() == 'n' {
+	ms, null, err := intValue(d)
+	switch {
+	case err != nil:
+	case null:
 		*dst = nil
-		return d.skip()
+	default:
+		t := millis(ms)
+		*dst = &t
 	}
-	var ms int64
-	if err := readInt(d, &ms); err != nil {
-		return err
-	}
-	t := millis(ms)
-	*dst = &t
-	return nil
+	return err
 }
 
 func readBool(d listDecoder, dst *bool) error {
