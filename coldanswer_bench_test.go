@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -23,16 +22,7 @@ import (
 func BenchmarkColdFirstAnswer(b *testing.B) {
 	data := clerkemu.DefaultDataset()
 	bigAdmin := addBigOrg(data, 5000)
-	emu, err := clerkemu.New(clerkemu.Options{Data: data})
-	if err != nil {
-		b.Fatal(err)
-	}
-	upstream := httptest.NewServer(emu.Handler())
-	b.Cleanup(upstream.Close)
-	tokens, err := emu.DemoTokens(time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
+	emu, emuURL, tokens := newEmulator(b, data)
 	acmeToken, err := emu.SignToken(clerkemu.TokenOptions{UserID: clerkemu.UserAcmeAdmin, OrgID: clerkemu.OrgAcme, OrgSlug: clerkemu.SlugAcme, OrgRole: clerkemu.RoleAdmin, TTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
@@ -54,7 +44,7 @@ func BenchmarkColdFirstAnswer(b *testing.B) {
 				for b.Loop() {
 					b.StopTimer()
 					emu.ClearFaults()
-					s := startServer(b, emu, upstream.URL, tokens, Extras{}, logger)
+					s := startServer(b, emu, emuURL, tokens, Extras{}, logger)
 					if status, _, err := post(client, s.url, smallToken, query); err != nil || status != 200 {
 						b.Fatalf("warming the server: %d %v", status, err)
 					}

@@ -50,20 +50,11 @@ func fleetRedis(t *testing.T) (string, string) {
 // endpoint on (the emulator delivers to none of them until told).
 func newReplicas(t *testing.T, n int, redisURL, prefix string, env ...string) ([]*stack, string) {
 	t.Helper()
-	emu, err := clerkemu.New(clerkemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := httptest.NewServer(emu.Handler())
-	t.Cleanup(upstream.Close)
-	tokens, err := emu.DemoTokens(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, emuURL, tokens := newEmulator(t, nil)
 	secret, _ := newWebhookSecret(t)
 	var out []*stack
 	for range n {
-		out = append(out, addReplica(t, emu, upstream.URL, tokens, redisURL, prefix, secret, env...))
+		out = append(out, addReplica(t, emu, emuURL, tokens, redisURL, prefix, secret, env...))
 	}
 	return out, secret
 }

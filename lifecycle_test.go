@@ -98,14 +98,9 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("%d %q", status, body)
 	}
 	// A key Clerk rejects: alive, but not ready, and /readyz says why.
-	emu, err := clerkemu.New(clerkemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := httptest.NewServer(emu.Handler())
-	t.Cleanup(upstream.Close)
+	_, emuURL, _ := newEmulator(t, nil)
 	cfg, err := LoadConfig(nil, func(name string) string {
-		return map[string]string{"CLERK_SECRET_KEY": "sk_test_wrongwrongwrong", "CLERK_API_URL": upstream.URL}[name]
+		return map[string]string{"CLERK_SECRET_KEY": "sk_test_wrongwrongwrong", "CLERK_API_URL": emuURL}[name]
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,18 +140,9 @@ func TestHelpAndVersion(t *testing.T) {
 // TestShutdownDrainsInFlightRequests: at cancellation (SIGTERM) a slow
 // request in flight finishes, and new connections are refused.
 func TestShutdownDrainsInFlightRequests(t *testing.T) {
-	emu, err := clerkemu.New(clerkemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, emuURL, tokens := newEmulator(t, nil)
 	emu.SetFaults(clerkemu.Fault{Latency: 700 * time.Millisecond})
-	upstream := httptest.NewServer(emu.Handler())
-	t.Cleanup(upstream.Close)
-	tokens, err := emu.DemoTokens(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL, "LISTEN_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"}
+	env := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": emuURL, "LISTEN_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"}
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

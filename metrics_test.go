@@ -264,13 +264,8 @@ func TestMetricsAddrConfig(t *testing.T) {
 // TestRunServesMetricsOnItsOwnListener: run serves GET /metrics on
 // METRICS_ADDR, not on the API's listener.
 func TestRunServesMetricsOnItsOwnListener(t *testing.T) {
-	emu, err := clerkemu.New(clerkemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := httptest.NewServer(emu.Handler())
-	t.Cleanup(upstream.Close)
-	env := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": upstream.URL, "LISTEN_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"}
+	emu, emuURL, _ := newEmulator(t, nil)
+	env := map[string]string{"CLERK_SECRET_KEY": emu.SecretKey(), "CLERK_API_URL": emuURL, "LISTEN_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"}
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -38,17 +38,26 @@ func newStack(t testing.TB, x Extras, env ...string) *stack {
 // newLoggedStack is newStack with the server logging to logger.
 func newLoggedStack(t testing.TB, x Extras, logger *slog.Logger, env ...string) *stack {
 	t.Helper()
-	emu, err := clerkemu.New(clerkemu.Options{})
+	emu, emuURL, tokens := newEmulator(t, nil)
+	return startServer(t, emu, emuURL, tokens, x, logger, env...)
+}
+
+// newEmulator starts the Clerk emulator serving data (nil: the default
+// dataset) on loopback, and returns it, its base URL (without /v1) and
+// demo tokens valid for an hour.
+func newEmulator(tb testing.TB, data *clerkemu.Dataset) (*clerkemu.Emulator, string, clerkemu.DemoTokens) {
+	tb.Helper()
+	emu, err := clerkemu.New(clerkemu.Options{Data: data})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	upstream := httptest.NewServer(emu.Handler())
-	t.Cleanup(upstream.Close)
+	tb.Cleanup(upstream.Close)
 	tokens, err := emu.DemoTokens(time.Hour)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return startServer(t, emu, upstream.URL, tokens, x, logger, env...)
+	return emu, upstream.URL, tokens
 }
 
 // startServer starts one server against the emulator at emuURL, configured
