@@ -41,24 +41,8 @@ func TestDemoDashboardInBrowser(t *testing.T) {
 	ctx, console := graphiqltest.NewBrowser(t) // skips without Chromium, before starting a server
 	d := startDemo(t)
 
-	fail := func(format string, args ...any) {
-		t.Helper()
-		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-		t.Fatalf(format+"\npage text:\n%s\nconsole:\n%s", append(args, text, strings.Join(console.All(), "\n"))...)
-	}
-	// waitJS polls a JavaScript boolean expression until it holds.
-	waitJS := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr)); err != nil {
-			fail("waiting for %s: %v", what, err)
-		}
-	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			fail("%s: %v", what, err)
-		}
-	}
+	tab := graphiqltest.Page{T: t, Ctx: ctx, Console: console}
+	waitJS, do := tab.WaitJS, tab.Do
 	query := func(q string, vars map[string]any, out any) {
 		t.Helper()
 		resp, raw := d.graphql(t, d.tokens.Admin, q, vars)

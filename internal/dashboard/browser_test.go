@@ -145,23 +145,8 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	defer srv.Close()
 	defer close(fake.quit) // before srv.Close, which waits for the streams
 
-	fail := func(format string, args ...any) {
-		t.Helper()
-		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-		t.Fatalf(format+"\npage text:\n%s\nconsole:\n%s", append(args, text, strings.Join(console.All(), "\n"))...)
-	}
-	waitJS := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr)); err != nil {
-			fail("waiting for %s: %v", what, err)
-		}
-	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			fail("%s: %v", what, err)
-		}
-	}
+	tab := graphiqltest.Page{T: t, Ctx: ctx, Console: console}
+	fail, waitJS, do := tab.Fail, tab.WaitJS, tab.Do
 	nextSub := func(what string) *stream {
 		t.Helper()
 		select {

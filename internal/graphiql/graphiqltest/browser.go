@@ -183,3 +183,35 @@ func Screenshot(t testing.TB, ctx context.Context, env string) {
 	}
 	t.Logf("screenshot written to %s", path)
 }
+
+// Page drives one page in a browser from NewBrowser, failing t with the
+// page's text and console when a step fails.
+type Page struct {
+	T       testing.TB
+	Ctx     context.Context
+	Console *Console
+}
+
+// Fail fails the test with the page's text and everything the console
+// printed.
+func (p Page) Fail(format string, args ...any) {
+	p.T.Helper()
+	text, _ := chromedp.Run(p.Ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+	p.T.Fatalf(format+"\npage text:\n%s\nconsole:\n%s", append(args, text, strings.Join(p.Console.All(), "\n"))...)
+}
+
+// WaitJS polls a JavaScript boolean expression until it holds.
+func (p Page) WaitJS(what, expr string) {
+	p.T.Helper()
+	if _, err := chromedp.Run(p.Ctx, chromedp.Poll[bool](expr)); err != nil {
+		p.Fail("waiting for %s: %v", what, err)
+	}
+}
+
+// Do runs actions on the page.
+func (p Page) Do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.T.Helper()
+	if err := chromedp.Do(p.Ctx, actions...); err != nil {
+		p.Fail("%s: %v", what, err)
+	}
+}
