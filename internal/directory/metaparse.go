@@ -33,7 +33,7 @@ func (ms *metaStore) addJSON(root uint32, raw []byte) error {
 	p.ms, p.data, p.pos = ms, raw, 0
 	p.space()
 	if p.data[p.pos] == '{' {
-		p.object(root, true)
+		p.object(root, true, true)
 	}
 	return nil
 }
@@ -72,7 +72,7 @@ func (p *metaParser) value(parent uint32, paths bool) uint32 {
 	p.space()
 	switch c := p.data[p.pos]; {
 	case c == '{':
-		return p.object(parent, paths)
+		return p.object(parent, paths, false)
 	case c == '[':
 		return p.array()
 	case c == '"':
@@ -124,8 +124,9 @@ func (p *metaParser) str() []byte {
 	return []byte(s)
 }
 
-// object parses the object at pos; see value.
-func (p *metaParser) object(parent uint32, paths bool) uint32 {
+// object parses the object at pos; see value. The root object, the
+// metadata itself, is in no field: it gets no value id (0 is returned).
+func (p *metaParser) object(parent uint32, paths, root bool) uint32 {
 	base := len(p.pairs)
 	p.pos++ // {
 	for {
@@ -167,12 +168,18 @@ func (p *metaParser) object(parent uint32, paths bool) uint32 {
 		if paths {
 			p.ms.addField(metaField{path: m.path, value: m.vid})
 		}
+		if root {
+			continue
+		}
 		b = binary.AppendUvarint(b, uint64(len(m.key)))
 		b = append(b, m.key...)
 		b = binary.BigEndian.AppendUint32(b, m.vid)
 	}
 	p.buf = b
 	p.pairs = p.pairs[:base]
+	if root {
+		return 0
+	}
 	return p.ms.internKey(p.buf, metaValue{kind: '{'})
 }
 
