@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Snapshot is an immutable view of every member of one organization at one
@@ -164,8 +166,9 @@ func NewSnapshot(orgID string, members []Member, loadedAt time.Time) *Snapshot {
 		e.hash = hashMember(m)
 		sum += mix64(e.hash)
 	}
-	h := newFNV().str(orgID).u64(uint64(len(members))).u64(sum)
-	s.version = fmt.Sprintf("%016x", mix64(uint64(h)))
+	var in [64]byte
+	h := hashInput(in[:0]).str(orgID).u64(uint64(len(members))).u64(sum).sum()
+	s.version = fmt.Sprintf("%016x", mix64(h))
 	if metaDone != nil {
 		<-metaDone
 	}
@@ -401,59 +404,43 @@ func (s *Snapshot) idRanks() []int32 {
 	return s.ranks
 }
 
-// fnv is an FNV-64a hash state, fed field by field without allocating.
-type fnv uint64
+// hashInput is the input of a hash, built field by field (each with its
+// length or presence, so that fields cannot run into each other) and
+// hashed at once with xxHash: a member's hash is its fields, not their
+// order in memory. An FNV hash fed byte by byte cost three times as much.
+type hashInput []byte
 
-func newFNV() fnv { return 14695981039346656037 }
+func (h hashInput) bytes(b []byte) hashInput { return append(h.u64(uint64(len(b))), b...) }
 
-func (h fnv) bytes(b []byte) fnv {
-	h = h.u64(uint64(len(b)))
-	for _, c := range b {
-		h ^= fnv(c)
-		h *= 1099511628211
-	}
-	return h
-}
+func (h hashInput) str(s string) hashInput { return append(h.u64(uint64(len(s))), s...) }
 
-func (h fnv) str(s string) fnv {
-	h = h.u64(uint64(len(s)))
-	for i := 0; i < len(s); i++ {
-		h ^= fnv(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
+func (h hashInput) u64(v uint64) hashInput { return binary.LittleEndian.AppendUint64(h, v) }
 
-func (h fnv) u64(v uint64) fnv {
-	for i := 0; i < 8; i++ {
-		h ^= fnv(byte(v >> (8 * i)))
-		h *= 1099511628211
-	}
-	return h
-}
-
-func (h fnv) optStr(p *string) fnv {
+func (h hashInput) optStr(p *string) hashInput {
 	if p == nil {
 		return h.u64(0)
 	}
 	return h.u64(1).str(*p)
 }
 
-func (h fnv) time(t time.Time) fnv {
+func (h hashInput) time(t time.Time) hashInput {
 	k := timeKey(t)
 	return h.u64(uint64(k.sec)).u64(uint64(k.nsec))
 }
 
-func (h fnv) optTime(t *time.Time) fnv {
+func (h hashInput) optTime(t *time.Time) hashInput {
 	if t == nil {
 		return h.u64(0)
 	}
 	return h.u64(1).time(*t)
 }
 
+func (h hashInput) sum() uint64 { return xxhash.Sum64(h) }
+
 // hashMember hashes every field of m. Keep it in step with Member.
 func hashMember(m *Member) uint64 {
-	h := newFNV().str(m.UserID).
+	var in [512]byte // most members fit: no allocation
+	h := hashInput(in[:0]).str(m.UserID).
 		optStr(m.Email).optStr(m.FirstName).optStr(m.LastName).optStr(m.Username).optStr(m.ImageURL).
 		optTime(m.LastSignInAt).optTime(m.LastActiveAt).time(m.CreatedAt)
 	if m.Banned {
@@ -463,7 +450,7 @@ func hashMember(m *Member) uint64 {
 	}
 	h = h.bytes(m.PublicMetadata).str(m.Role).str(m.RoleName).bytes(m.MembershipMetadata).time(m.JoinedAt).
 		time(m.UserUpdatedAt).time(m.MembershipUpdatedAt)
-	return uint64(h)
+	return h.sum()
 }
 
 // mix64 is the splitmix64 finalizer; it spreads member hashes before they
