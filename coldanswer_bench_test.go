@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -17,7 +18,11 @@ import (
 // snapshot, the first index and the answer. Each iteration starts a new
 // server (not timed) that has answered the same query for a small
 // organization, so its session verifier holds the signing keys and its
-// GraphQL path has run: a cold organization, not a cold process.
+// GraphQL path has run: a cold organization, not a cold process. A full
+// GC (not timed) before each cold answer collects the earlier iterations'
+// garbage, as the load test's warm rounds do: otherwise whether a GC cycle
+// or fresh heap pages (page faults cost ~10 µs each on this VM) fall in an
+// iteration moved it by 15 ms.
 // latency=0 is the CPU cost alone.
 func BenchmarkColdFirstAnswer(b *testing.B) {
 	data := clerkemu.DefaultDataset()
@@ -49,6 +54,7 @@ func BenchmarkColdFirstAnswer(b *testing.B) {
 						b.Fatalf("warming the server: %d %v", status, err)
 					}
 					emu.SetFaults(clerkemu.Fault{Latency: latency})
+					runtime.GC() // the earlier iterations' garbage is not this one's
 					b.StartTimer()
 					if status, body, err := post(client, s.url, org.token, query); err != nil || status != 200 {
 						b.Fatalf("first answer: %d %v %.200s", status, err, body)
