@@ -1,6 +1,7 @@
 package clerksource
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -24,9 +25,10 @@ import (
 // are about 11 MB of JSON, and decoding them into clerk-sdk-go's types with
 // encoding/json (which validates the whole body, then decodes every field
 // of every user by reflection) cost more than the round trip it follows.
-// These decoders read the body once, with the streaming tokenizer of
-// encoding/json/v2 (jsontext, which validates as it goes), keep only the
-// fields a member keeps, and skip the rest without allocating. They accept
+// These decoders read the body once, as it arrives (never holding it
+// whole), with the streaming tokenizer of encoding/json/v2 (jsontext, which
+// validates as it goes), keep only the fields a member keeps, and skip the
+// rest without allocating. They accept
 // exactly what encoding/json decodes into clerk.User and
 // clerk.OrganizationMembership for those fields: keys match
 // case-insensitively, null leaves a value unset, integers must be
@@ -45,11 +47,20 @@ type membership struct {
 }
 
 // listDecoder reads one list body.
-type listDecoder struct{ dec *jsontext.Decoder }
+type listDecoder struct {
+	dec *jsontext.Decoder
+	// keys holds the key being read at each nesting depth: what the
+	// tokenizer returns is only valid until its next read, and a body is
+	// read as it arrives, so its buffer moves.
+	keys *[8][]byte
+}
 
-func newListDecoder(body *bytes.Buffer) listDecoder {
+func newListDecoder(body io.Reader) listDecoder {
 	// encoding/json accepts invalid UTF-8 and repeated keys; so do we.
-	return listDecoder{jsontext.NewDecoder(body, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))}
+	return listDecoder{
+		dec:  jsontext.NewDecoder(body, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true)),
+		keys: new([8][]byte),
+	}
 }
 
 // end checks that nothing but white space follows the top-level value.
@@ -87,8 +98,8 @@ func (d listDecoder) array(f func() error) error {
 }
 
 // object calls f with each key of the object the decoder is at; f must
-// read the key's value whole (or skip it with skip). The key is only
-// valid during the call.
+// read the key's value whole (or skip it with skip). The key is valid
+// until the call returns.
 func (d listDecoder) object(f func(key []byte) error) error {
 	if _, err := d.dec.ReadToken(); err != nil { // {
 		return notJSON(err)
@@ -105,6 +116,11 @@ func (d listDecoder) object(f func(key []byte) error) error {
 				return err
 			}
 			key = []byte(s)
+		} else if depth := d.dec.StackDepth(); depth < len(d.keys) {
+			d.keys[depth] = append(d.keys[depth][:0], key...)
+			key = d.keys[depth]
+		} else {
+			key = bytes.Clone(key)
 		}
 		if err := f(key); err != nil {
 			return err
@@ -166,7 +182,7 @@ func kindOf(c jsontext.Kind) string {
 // decodeUsers reads a GET /users answer (a bare array) into members
 // holding only the user's fields. Null elements are left out. capacity is
 // the page size asked for.
-func decodeUsers(body *bytes.Buffer, capacity int) ([]directory.Member, error) {
+func decodeUsers(body io.Reader, capacity int) ([]directory.Member, error) {
 	d := newListDecoder(body)
 	var out []directory.Member
 	_, err := d.nullOr('[', "an array", func() error {
@@ -327,7 +343,7 @@ func (d listDecoder) emails() ([]emailAddress, error) {
 // Null elements are returned as memberships without a user id, which the
 // join drops with a warning, as it drops a membership without
 // public_user_data. capacity is the page size asked for.
-func decodeMemberships(body *bytes.Buffer, capacity int) ([]membership, int64, error) {
+func decodeMemberships(body io.Reader, capacity int) ([]membership, int64, error) {
 	d := newListDecoder(body)
 	var (
 		out   []membership
@@ -622,13 +638,25 @@ func readRaw(d listDecoder) (json.RawMessage, error) {
 	return bytes.Clone(raw), nil
 }
 
-// bodies recycles the buffers list answers are read into: the decoders
-// copy what they keep, so a buffer is free again once its page is decoded.
-var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// readers recycles the buffered readers list answers are decoded through:
+// a page (about 1 MB for 500 users) is decoded as it arrives, through 64
+// KiB, never held whole.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
-// maxPooledBody is the largest buffer kept for reuse (a page of 500 users
-// is about 1 MB).
-const maxPooledBody = 4 << 20
+// bodyReader remembers the first error reading the body other than EOF:
+// a connection that fails mid-page is that failure, not a JSON error.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
 
 // list sends GET path?query as clerk-sdk-go's backend does (its headers,
 // through the same client, so the same Transport: rate limit, retries,
@@ -636,7 +664,7 @@ const maxPooledBody = 4 << 20
 // Any other answer becomes the SDK's *clerk.APIErrorResponse, as the
 // SDK's Call returns it, so that errors read the same whichever path
 // sent the request.
-func (r *Repository) list(ctx context.Context, path string, query url.Values, decode func(*bytes.Buffer) error) error {
+func (r *Repository) list(ctx context.Context, path string, query url.Values, decode func(io.Reader) error) error {
 	u, err := clerk.JoinPath(r.apiURL, path)
 	if err != nil {
 		return err
@@ -658,25 +686,25 @@ func (r *Repository) list(ctx context.Context, path string, query url.Values, de
 		return err
 	}
 	defer resp.Body.Close()
-	buf := bodies.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBody {
-			buf.Reset()
-			bodies.Put(buf)
-		}
-	}()
-	buf.Reset()
-	if resp.ContentLength > 0 && resp.ContentLength <= maxPooledBody {
-		buf.Grow(int(resp.ContentLength) + 1) // +1: ReadFrom's last read finds EOF without growing
-	}
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return err
-	}
 	if resp.StatusCode >= http.StatusBadRequest {
-		body := bytes.Clone(buf.Bytes())
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
 		return sdkError(clerk.NewAPIResponse(resp, body), body)
 	}
-	return decode(buf)
+	br := readers.Get().(*bufio.Reader)
+	defer readers.Put(br)
+	body := &bodyReader{r: resp.Body}
+	br.Reset(body)
+	defer br.Reset(nil)
+	if err := decode(br); err != nil {
+		if body.err != nil {
+			return body.err
+		}
+		return err
+	}
+	return nil
 }
 
 // sdkError builds the error clerk-sdk-go's backend returns for an
