@@ -209,7 +209,7 @@ type load struct {
 // total then says how many more pages both lists need, fetched
 // concurrently: two waves. Lists that turn out longer than planned are
 // followed while that can still find members or their users.
-func (l *load) lists(ctx context.Context) ([]membership, [][]directory.Member, error) {
+func (l *load) lists(ctx context.Context) ([]membership, map[string]*directory.Member, error) {
 	var (
 		memPages  [][]membership
 		userPages [][]directory.Member
@@ -279,9 +279,10 @@ func (l *load) lists(ctx context.Context) ([]membership, [][]directory.Member, e
 }
 
 // rest follows lists that turned out longer than their pages planned and
-// returns both lists whole: the memberships flat, the users by page (a
-// Member is large; the join copies each once, into the snapshot).
-func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]directory.Member, totals []int64) ([]membership, [][]directory.Member, error) {
+// returns both lists whole: the memberships flat, the users by id (in
+// their pages: a Member is large; the join copies each once, into the
+// snapshot).
+func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]directory.Member, totals []int64) ([]membership, map[string]*directory.Member, error) {
 	maxTotal := slices.Max(totals)
 
 	// The lists may have drifted while they were paged. While the
@@ -313,32 +314,43 @@ func (l *load) rest(ctx context.Context, memPages [][]membership, userPages [][]
 		maxTotal = max(maxTotal, slices.Max(more))
 	}
 	memberships := flatten(memPages)
-	lacking := make(map[string]bool, len(memberships))
-	for _, m := range memberships {
-		if m.userID != "" {
-			lacking[m.userID] = true
-		}
-	}
-	found := func(page []directory.Member) {
-		for i := range page {
-			delete(lacking, page[i].UserID)
-		}
-	}
+	users := make(map[string]*directory.Member, len(memberships))
 	for _, page := range userPages {
-		found(page)
+		indexUsers(users, page)
 	}
 	// However the list shifted, the lacking users fit in this many more
 	// pages; any still missing after them are fetched by id.
-	last := len(userPages) + ceilDiv(len(lacking), l.r.pageSize)
-	for page, next := userPages[len(userPages)-1], len(userPages); len(page) == l.r.pageSize && len(lacking) > 0 && next <= last; next++ {
+	lacking := countLacking(memberships, users)
+	last := len(userPages) + ceilDiv(lacking, l.r.pageSize)
+	for page, next := userPages[len(userPages)-1], len(userPages); len(page) == l.r.pageSize && lacking > 0 && next <= last; next++ {
 		var err error
 		if page, err = l.userPage(ctx, next); err != nil {
 			return nil, nil, err
 		}
-		userPages = append(userPages, page)
-		found(page)
+		indexUsers(users, page)
+		lacking = countLacking(memberships, users)
 	}
-	return memberships, userPages, nil
+	return memberships, users, nil
+}
+
+// indexUsers adds a page of users to the index by user id; a user listed
+// twice (the list shifted while it was paged) is the later listing.
+func indexUsers(users map[string]*directory.Member, page []directory.Member) {
+	for i := range page {
+		users[page[i].UserID] = &page[i]
+	}
+}
+
+// countLacking counts the memberships whose user is not in users (a user
+// with two memberships counts twice: an upper bound).
+func countLacking(memberships []membership, users map[string]*directory.Member) int {
+	n := 0
+	for _, m := range memberships {
+		if m.userID != "" && users[m.userID] == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // membershipPage fetches page i of the organization's memberships and the
@@ -386,13 +398,7 @@ func (l *load) userPageAfter(ctx context.Context, i int, after <-chan struct{}) 
 // join pairs each membership with its user. Users missing from the lists
 // (a join racing the load) are fetched by id; memberships whose user is
 // gone are dropped with a warning; users without a membership are dropped.
-func (l *load) join(ctx context.Context, memberships []membership, userPages [][]directory.Member) ([]directory.Member, error) {
-	byID := make(map[string]*directory.Member, len(memberships))
-	for _, page := range userPages {
-		for i := range page {
-			byID[page[i].UserID] = &page[i]
-		}
-	}
+func (l *load) join(ctx context.Context, memberships []membership, byID map[string]*directory.Member) ([]directory.Member, error) {
 	seen := make(map[string]bool, len(memberships))
 	kept := make([]membership, 0, len(memberships))
 	var missing []string
