@@ -1,13 +1,11 @@
 package clerksource
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -25,10 +23,9 @@ import (
 // are about 11 MB of JSON, and decoding them into clerk-sdk-go's types with
 // encoding/json (which validates the whole body, then decodes every field
 // of every user by reflection) cost more than the round trip it follows.
-// These decoders read the body once, as it arrives (never holding it
-// whole), with the streaming tokenizer of encoding/json/v2 (jsontext, which
-// validates as it goes), keep only the fields a member keeps, and skip the
-// rest without allocating. They accept
+// These decoders have encoding/json/v2's jsontext validate the body whole
+// (its fastest path), then walk it once (scan.go), keep only the fields a
+// member keeps, and skip the rest without allocating. They accept
 // exactly what encoding/json decodes into clerk.User and
 // clerk.OrganizationMembership for those fields: keys match
 // case-insensitively, null leaves a value unset, integers must be
@@ -46,69 +43,44 @@ type membership struct {
 	created, updated int64           // Unix milliseconds
 }
 
-// listDecoder reads one list body.
-type listDecoder struct {
-	dec *jsontext.Decoder
-	// keys holds the key being read at each nesting depth: what the
-	// tokenizer returns is only valid until its next read, and a body is
-	// read as it arrives, so its buffer moves.
-	keys *[8][]byte
+// listDecoder reads one list body, which newListDecoder has found valid:
+// what remains to fail is a value of the wrong kind.
+type listDecoder struct{ s *scanner }
+
+func newListDecoder(body []byte) (listDecoder, error) {
+	s, err := newScanner(body)
+	if err != nil {
+		return listDecoder{}, notJSON(err)
+	}
+	return listDecoder{s}, nil
 }
 
-func newListDecoder(body io.Reader) listDecoder {
-	// encoding/json accepts invalid UTF-8 and repeated keys; so do we.
-	return listDecoder{
-		dec:  jsontext.NewDecoder(body, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true)),
-		keys: new([8][]byte),
-	}
-}
-
-// end checks that nothing but white space follows the top-level value.
-func (d listDecoder) end() error {
-	if _, err := d.dec.ReadToken(); err != io.EOF {
-		return fmt.Errorf("clerk answered a body that is not JSON: text after the value")
-	}
-	return nil
-}
+// errTextAfterValue is the syntax error of a body with more than one value.
+var errTextAfterValue = errors.New("text after the value")
 
 // value reads the next value whole.
-func (d listDecoder) value() ([]byte, error) {
-	v, err := d.dec.ReadValue()
-	if err != nil {
-		return nil, notJSON(err)
-	}
-	return v, nil
-}
+func (d listDecoder) value() ([]byte, error) { return d.s.value(), nil }
 
 // array calls f for each element of the array the decoder is at; f must
 // read the element whole. raw null is not an array: callers check first.
 func (d listDecoder) array(f func() error) error {
-	if _, err := d.dec.ReadToken(); err != nil { // [
-		return notJSON(err)
-	}
-	for d.dec.PeekKind() != ']' {
+	d.s.delim() // [
+	for d.s.peek() != ']' {
 		if err := f(); err != nil {
 			return err
 		}
 	}
-	if _, err := d.dec.ReadToken(); err != nil { // ]
-		return notJSON(err)
-	}
+	d.s.delim() // ]
 	return nil
 }
 
 // object calls f with each key of the object the decoder is at; f must
 // read the key's value whole (or skip it with skip). The key is valid
-// until the call returns.
+// while the body is.
 func (d listDecoder) object(f func(key []byte) error) error {
-	if _, err := d.dec.ReadToken(); err != nil { // {
-		return notJSON(err)
-	}
-	for d.dec.PeekKind() != '}' {
-		name, err := d.dec.ReadValue()
-		if err != nil {
-			return notJSON(err)
-		}
+	d.s.delim() // {
+	for d.s.peek() != '}' {
+		name := d.s.value()
 		key := name[1 : len(name)-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			s, err := jsonString(name)
@@ -116,19 +88,12 @@ func (d listDecoder) object(f func(key []byte) error) error {
 				return err
 			}
 			key = []byte(s)
-		} else if depth := d.dec.StackDepth(); depth < len(d.keys) {
-			d.keys[depth] = append(d.keys[depth][:0], key...)
-			key = d.keys[depth]
-		} else {
-			key = bytes.Clone(key)
 		}
 		if err := f(key); err != nil {
 			return err
 		}
 	}
-	if _, err := d.dec.ReadToken(); err != nil { // }
-		return notJSON(err)
-	}
+	d.s.delim() // }
 	return nil
 }
 
@@ -136,13 +101,11 @@ func (d listDecoder) object(f func(key []byte) error) error {
 // when it is null (reporting that), and otherwise fails naming what was
 // wanted (what) and what came.
 func (d listDecoder) nullOr(want jsontext.Kind, what string, f func() error) (null bool, err error) {
-	switch k := d.dec.PeekKind(); k {
+	switch k := d.s.peek(); k {
 	case 'n':
 		return true, d.skip()
 	case want:
 		return false, f()
-	case 0:
-		return false, d.skip() // reports the syntax error
 	default:
 		return false, fmt.Errorf("want %s, got %s", what, kindOf(k))
 	}
@@ -150,9 +113,7 @@ func (d listDecoder) nullOr(want jsontext.Kind, what string, f func() error) (nu
 
 // skip reads past the next value.
 func (d listDecoder) skip() error {
-	if err := d.dec.SkipValue(); err != nil {
-		return notJSON(err)
-	}
+	d.s.value()
 	return nil
 }
 
@@ -182,10 +143,13 @@ func kindOf(c jsontext.Kind) string {
 // decodeUsers reads a GET /users answer (a bare array) into members
 // holding only the user's fields. Null elements are left out. capacity is
 // the page size asked for.
-func decodeUsers(body io.Reader, capacity int) ([]directory.Member, error) {
-	d := newListDecoder(body)
+func decodeUsers(body []byte, capacity int) ([]directory.Member, error) {
+	d, err := newListDecoder(body)
+	if err != nil {
+		return nil, fmt.Errorf("clerk users list: %w", err)
+	}
 	var out []directory.Member
-	_, err := d.nullOr('[', "an array", func() error {
+	_, err = d.nullOr('[', "an array", func() error {
 		out = make([]directory.Member, 0, capacity)
 		return d.array(func() error {
 			_, err := d.nullOr('{', "a user object", func() error {
@@ -199,7 +163,7 @@ func decodeUsers(body io.Reader, capacity int) ([]directory.Member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clerk users list: %w", err)
 	}
-	return out, d.end()
+	return out, nil
 }
 
 // userKeys are the user fields a user decoder reads.
@@ -343,8 +307,11 @@ func (d listDecoder) emails() ([]emailAddress, error) {
 // Null elements are returned as memberships without a user id, which the
 // join drops with a warning, as it drops a membership without
 // public_user_data. capacity is the page size asked for.
-func decodeMemberships(body io.Reader, capacity int) ([]membership, int64, error) {
-	d := newListDecoder(body)
+func decodeMemberships(body []byte, capacity int) ([]membership, int64, error) {
+	d, err := newListDecoder(body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("clerk memberships list: %w", err)
+	}
 	var (
 		out   []membership
 		total int64
@@ -353,7 +320,7 @@ func decodeMemberships(body io.Reader, capacity int) ([]membership, int64, error
 	if _, err := d.nullOr('{', "an object", func() error { return d.object(l.field) }); err != nil {
 		return nil, 0, fmt.Errorf("clerk memberships list: %w", err)
 	}
-	return out, total, d.end()
+	return out, total, nil
 }
 
 var (
@@ -638,25 +605,13 @@ func readRaw(d listDecoder) (json.RawMessage, error) {
 	return bytes.Clone(raw), nil
 }
 
-// readers recycles the buffered readers list answers are decoded through:
-// a page (about 1 MB for 500 users) is decoded as it arrives, through 64
-// KiB, never held whole.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+// bodies recycles the buffers list answers are read into: the decoders
+// copy what they keep, so a buffer is free again once its page is decoded.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// bodyReader remembers the first error reading the body other than EOF:
-// a connection that fails mid-page is that failure, not a JSON error.
-type bodyReader struct {
-	r   io.Reader
-	err error
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
-	}
-	return n, err
-}
+// maxPooledBody is the largest buffer kept for reuse (a page of 500 users
+// is about 1 MB).
+const maxPooledBody = 4 << 20
 
 // list sends GET path?query as clerk-sdk-go's backend does (its headers,
 // through the same client, so the same Transport: rate limit, retries,
@@ -664,7 +619,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // Any other answer becomes the SDK's *clerk.APIErrorResponse, as the
 // SDK's Call returns it, so that errors read the same whichever path
 // sent the request.
-func (r *Repository) list(ctx context.Context, path string, query url.Values, decode func(io.Reader) error) error {
+func (r *Repository) list(ctx context.Context, path string, query url.Values, decode func([]byte) error) error {
 	u, err := clerk.JoinPath(r.apiURL, path)
 	if err != nil {
 		return err
@@ -686,25 +641,25 @@ func (r *Repository) list(ctx context.Context, path string, query url.Values, de
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= http.StatusBadRequest {
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodies.Put(buf)
 		}
-		return sdkError(clerk.NewAPIResponse(resp, body), body)
+	}()
+	buf.Reset()
+	if resp.ContentLength > 0 && resp.ContentLength <= maxPooledBody {
+		buf.Grow(int(resp.ContentLength) + 1) // +1: ReadFrom's last read finds EOF without growing
 	}
-	br := readers.Get().(*bufio.Reader)
-	defer readers.Put(br)
-	body := &bodyReader{r: resp.Body}
-	br.Reset(body)
-	defer br.Reset(nil)
-	if err := decode(br); err != nil {
-		if body.err != nil {
-			return body.err
-		}
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return err
 	}
-	return nil
+	if resp.StatusCode >= http.StatusBadRequest {
+		body := bytes.Clone(buf.Bytes())
+		return sdkError(clerk.NewAPIResponse(resp, body), body)
+	}
+	return decode(buf.Bytes())
 }
 
 // sdkError builds the error clerk-sdk-go's backend returns for an
