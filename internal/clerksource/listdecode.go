@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -23,9 +24,9 @@ import (
 // are about 11 MB of JSON, and decoding them into clerk-sdk-go's types with
 // encoding/json (which validates the whole body, then decodes every field
 // of every user by reflection) cost more than the round trip it follows.
-// These decoders have encoding/json/v2's jsontext validate the body whole
-// (its fastest path), then walk it once (scan.go), keep only the fields a
-// member keeps, and skip the rest without allocating. They accept
+// These decoders read the body once, with the streaming tokenizer of
+// encoding/json/v2 (jsontext, which validates as it goes), keep only the
+// fields a member keeps, and skip the rest without allocating. They accept
 // exactly what encoding/json decodes into clerk.User and
 // clerk.OrganizationMembership for those fields: keys match
 // case-insensitively, null leaves a value unset, integers must be
@@ -43,44 +44,60 @@ type membership struct {
 	created, updated int64           // Unix milliseconds
 }
 
-// listDecoder reads one list body, which newListDecoder has found valid:
-// what remains to fail is a value of the wrong kind.
-type listDecoder struct{ s *scanner }
+// listDecoder reads one list body.
+type listDecoder struct{ dec *jsontext.Decoder }
 
-func newListDecoder(body []byte) (listDecoder, error) {
-	s, err := newScanner(body)
-	if err != nil {
-		return listDecoder{}, notJSON(err)
-	}
-	return listDecoder{s}, nil
+func newListDecoder(body *bytes.Buffer) listDecoder {
+	// encoding/json accepts invalid UTF-8 and repeated keys; so do we.
+	return listDecoder{jsontext.NewDecoder(body, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))}
 }
 
-// errTextAfterValue is the syntax error of a body with more than one value.
-var errTextAfterValue = errors.New("text after the value")
+// end checks that nothing but white space follows the top-level value.
+func (d listDecoder) end() error {
+	if _, err := d.dec.ReadToken(); err != io.EOF {
+		return fmt.Errorf("clerk answered a body that is not JSON: text after the value")
+	}
+	return nil
+}
 
 // value reads the next value whole.
-func (d listDecoder) value() ([]byte, error) { return d.s.value(), nil }
+func (d listDecoder) value() ([]byte, error) {
+	v, err := d.dec.ReadValue()
+	if err != nil {
+		return nil, notJSON(err)
+	}
+	return v, nil
+}
 
 // array calls f for each element of the array the decoder is at; f must
 // read the element whole. raw null is not an array: callers check first.
 func (d listDecoder) array(f func() error) error {
-	d.s.delim() // [
-	for d.s.peek() != ']' {
+	if _, err := d.dec.ReadToken(); err != nil { // [
+		return notJSON(err)
+	}
+	for d.dec.PeekKind() != ']' {
 		if err := f(); err != nil {
 			return err
 		}
 	}
-	d.s.delim() // ]
+	if _, err := d.dec.ReadToken(); err != nil { // ]
+		return notJSON(err)
+	}
 	return nil
 }
 
 // object calls f with each key of the object the decoder is at; f must
-// read the key's value whole (or skip it with skip). The key is valid
-// while the body is.
+// read the key's value whole (or skip it with skip). The key is only
+// valid during the call.
 func (d listDecoder) object(f func(key []byte) error) error {
-	d.s.delim() // {
-	for d.s.peek() != '}' {
-		name := d.s.value()
+	if _, err := d.dec.ReadToken(); err != nil { // {
+		return notJSON(err)
+	}
+	for d.dec.PeekKind() != '}' {
+		name, err := d.dec.ReadValue()
+		if err != nil {
+			return notJSON(err)
+		}
 		key := name[1 : len(name)-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			s, err := jsonString(name)
@@ -93,7 +110,9 @@ func (d listDecoder) object(f func(key []byte) error) error {
 			return err
 		}
 	}
-	d.s.delim() // }
+	if _, err := d.dec.ReadToken(); err != nil { // }
+		return notJSON(err)
+	}
 	return nil
 }
 
@@ -101,11 +120,13 @@ func (d listDecoder) object(f func(key []byte) error) error {
 // when it is null (reporting that), and otherwise fails naming what was
 // wanted (what) and what came.
 func (d listDecoder) nullOr(want jsontext.Kind, what string, f func() error) (null bool, err error) {
-	switch k := d.s.peek(); k {
+	switch k := d.dec.PeekKind(); k {
 	case 'n':
 		return true, d.skip()
 	case want:
 		return false, f()
+	case 0:
+		return false, d.skip() // reports the syntax error
 	default:
 		return false, fmt.Errorf("want %s, got %s", what, kindOf(k))
 	}
@@ -113,7 +134,9 @@ func (d listDecoder) nullOr(want jsontext.Kind, what string, f func() error) (nu
 
 // skip reads past the next value.
 func (d listDecoder) skip() error {
-	d.s.value()
+	if err := d.dec.SkipValue(); err != nil {
+		return notJSON(err)
+	}
 	return nil
 }
 
@@ -143,13 +166,10 @@ func kindOf(c jsontext.Kind) string {
 // decodeUsers reads a GET /users answer (a bare array) into members
 // holding only the user's fields. Null elements are left out. capacity is
 // the page size asked for.
-func decodeUsers(body []byte, capacity int) ([]directory.Member, error) {
-	d, err := newListDecoder(body)
-	if err != nil {
-		return nil, fmt.Errorf("clerk users list: %w", err)
-	}
+func decodeUsers(body *bytes.Buffer, capacity int) ([]directory.Member, error) {
+	d := newListDecoder(body)
 	var out []directory.Member
-	_, err = d.nullOr('[', "an array", func() error {
+	_, err := d.nullOr('[', "an array", func() error {
 		out = make([]directory.Member, 0, capacity)
 		return d.array(func() error {
 			_, err := d.nullOr('{', "a user object", func() error {
@@ -163,7 +183,7 @@ func decodeUsers(body []byte, capacity int) ([]directory.Member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clerk users list: %w", err)
 	}
-	return out, nil
+	return out, d.end()
 }
 
 // userKeys are the user fields a user decoder reads.
@@ -307,11 +327,8 @@ func (d listDecoder) emails() ([]emailAddress, error) {
 // Null elements are returned as memberships without a user id, which the
 // join drops with a warning, as it drops a membership without
 // public_user_data. capacity is the page size asked for.
-func decodeMemberships(body []byte, capacity int) ([]membership, int64, error) {
-	d, err := newListDecoder(body)
-	if err != nil {
-		return nil, 0, fmt.Errorf("clerk memberships list: %w", err)
-	}
+func decodeMemberships(body *bytes.Buffer, capacity int) ([]membership, int64, error) {
+	d := newListDecoder(body)
 	var (
 		out   []membership
 		total int64
@@ -320,7 +337,7 @@ func decodeMemberships(body []byte, capacity int) ([]membership, int64, error) {
 	if _, err := d.nullOr('{', "an object", func() error { return d.object(l.field) }); err != nil {
 		return nil, 0, fmt.Errorf("clerk memberships list: %w", err)
 	}
-	return out, total, nil
+	return out, total, d.end()
 }
 
 var (
@@ -619,7 +636,7 @@ const maxPooledBody = 4 << 20
 // Any other answer becomes the SDK's *clerk.APIErrorResponse, as the
 // SDK's Call returns it, so that errors read the same whichever path
 // sent the request.
-func (r *Repository) list(ctx context.Context, path string, query url.Values, decode func([]byte) error) error {
+func (r *Repository) list(ctx context.Context, path string, query url.Values, decode func(*bytes.Buffer) error) error {
 	u, err := clerk.JoinPath(r.apiURL, path)
 	if err != nil {
 		return err
@@ -659,7 +676,7 @@ func (r *Repository) list(ctx context.Context, path string, query url.Values, de
 		body := bytes.Clone(buf.Bytes())
 		return sdkError(clerk.NewAPIResponse(resp, body), body)
 	}
-	return decode(buf.Bytes())
+	return decode(buf)
 }
 
 // sdkError builds the error clerk-sdk-go's backend returns for an

@@ -362,7 +362,7 @@ func (l *load) membershipPage(ctx context.Context, i int) ([]membership, int64, 
 		page  []membership
 		total int64
 	)
-	err := l.r.list(ctx, "/organizations/"+l.orgID+"/memberships", params.ToQuery(), func(body []byte) error {
+	err := l.r.list(ctx, "/organizations/"+l.orgID+"/memberships", params.ToQuery(), func(body *bytes.Buffer) error {
 		var err error
 		page, total, err = decodeMemberships(body, l.r.pageSize)
 		return err
@@ -383,7 +383,7 @@ func (l *load) userPageAfter(ctx context.Context, i int, after <-chan struct{}) 
 	params.Limit = clerk.Int64(int64(l.r.pageSize))
 	params.Offset = clerk.Int64(int64(i * l.r.pageSize))
 	var page []directory.Member
-	err := l.r.list(ctx, "/users", params.ToQuery(), func(body []byte) error {
+	err := l.r.list(ctx, "/users", params.ToQuery(), func(body *bytes.Buffer) error {
 		if after != nil {
 			<-after
 		}
